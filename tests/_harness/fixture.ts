@@ -1,0 +1,255 @@
+/**
+ * The fixture x variant x test registry, after kselftest_harness.h.
+ *
+ * `defineFixture` declares a fixture (its variants, what it needs, setup and
+ * teardown); `fixture.test(name, fn)` adds a test. Every (variant, test)
+ * pair becomes one case named exactly as the C harness names it,
+ * `fixture.variant.test` (`fixture.test` without variants), registered as
+ * one `Deno.test`, so `deno test --allow-ffi --filter <id>` runs one case.
+ * Under `deno run` Deno.test is a no-op, and the KTAP front end
+ * (tools/ktap.ts) executes the same registry itself.
+ *
+ * Semantics mirrored from the C harness:
+ * - setup and teardown run around every case; teardown runs exactly once,
+ *   also when setup or the body fails (the fixture object starts from
+ *   `init()`, so teardown sees which resources exist);
+ * - ASSERT aborts the body, EXPECT records and continues (expect.ts);
+ * - after teardown no fd opened during the case may still be open
+ *   (checked through libc on /proc/self/fd);
+ * - a case whose requirement is missing is skipped with the probe's reason.
+ *
+ * @module
+ */
+
+import { fdTarget, openFds } from "../../ffi/sys.ts";
+import { AssertionAbort, CaseContext, SkipSignal } from "./expect.ts";
+import { type Capability, missing } from "./probe.ts";
+
+/** Per-case timeout when a test does not set one (kselftest's default). */
+export const DEFAULT_TIMEOUT_SECONDS = 30;
+
+/** What a fixture declares. */
+export interface FixtureSpec<Self, Variant> {
+  /** Variants in declaration order; omit for a fixture without variants. */
+  readonly variants?: Readonly<Record<string, Variant>>;
+  /** Capabilities every case needs, possibly depending on the variant. */
+  readonly requires?:
+    | readonly Capability[]
+    | ((variant: Variant) => readonly Capability[]);
+  /** A fresh fixture object (the C FIXTURE struct, zeroed). */
+  readonly init: () => Self;
+  /** FIXTURE_SETUP: fills `self`. */
+  readonly setup: (
+    ctx: CaseContext,
+    self: Self,
+    variant: Variant,
+  ) => void | Promise<void>;
+  /** FIXTURE_TEARDOWN: releases `self` and checks kernel state. */
+  readonly teardown: (
+    ctx: CaseContext,
+    self: Self,
+    variant: Variant,
+  ) => void | Promise<void>;
+}
+
+/** A test body. */
+export type TestFn<Self, Variant> = (
+  ctx: CaseContext,
+  self: Self,
+  variant: Variant,
+) => void | Promise<void>;
+
+/** Options of one test. */
+export interface TestOptions<Variant> {
+  /** TEST_F_TIMEOUT: seconds; 30 by default. */
+  readonly timeout?: number;
+  /** Capabilities beyond the fixture's, possibly per variant. */
+  readonly requires?:
+    | readonly Capability[]
+    | ((variant: Variant) => readonly Capability[]);
+  /**
+   * A reason to skip this test for a variant, decided from data before the
+   * case runs (the C test's SKIP() at its start), or undefined to run it.
+   */
+  readonly skipIf?: (variant: Variant) => string | undefined;
+}
+
+/** One registered case. */
+export interface Case {
+  readonly id: string;
+  readonly fixture: string;
+  readonly variant: string;
+  readonly test: string;
+  readonly timeout: number;
+  /** Why the case is skipped on this machine, or undefined. */
+  readonly skip: string | undefined;
+  /** Runs setup, body and teardown; never throws. */
+  readonly run: (log: (line: string) => void) => Promise<CaseResult>;
+}
+
+/** The outcome of a case. */
+export interface CaseResult {
+  readonly status: "pass" | "fail" | "skip";
+  /** The skip reason, or the failures joined. */
+  readonly detail: string;
+}
+
+const registry: Case[] = [];
+
+/** Every case registered so far, in declaration order. */
+export function allCases(): readonly Case[] {
+  return registry;
+}
+
+function needs<V>(
+  spec: readonly Capability[] | ((v: V) => readonly Capability[]) | undefined,
+  variant: V,
+): readonly Capability[] {
+  if (spec === undefined) return [];
+  return typeof spec === "function" ? spec(variant) : spec;
+}
+
+/** A declared fixture; add tests with `test`. */
+export interface Fixture<Self, Variant> {
+  readonly name: string;
+  test(
+    name: string,
+    fn: TestFn<Self, Variant>,
+    options?: TestOptions<Variant>,
+  ): void;
+}
+
+/** FIXTURE + FIXTURE_VARIANT(_ADD) + SETUP/TEARDOWN. */
+export function defineFixture<Self, Variant = Record<string, never>>(
+  name: string,
+  spec: FixtureSpec<Self, Variant>,
+): Fixture<Self, Variant> {
+  const variants: [string, Variant][] = spec.variants
+    ? Object.entries(spec.variants)
+    : [["", {} as Variant]];
+  // The C harness numbers cases variant by variant; tests added later still
+  // sort into their variant's block.
+  const blocks = new Map<string, Case[]>();
+  return {
+    name,
+    test(test, fn, options = {}): void {
+      for (const [vname, variant] of variants) {
+        const id = vname ? `${name}.${vname}.${test}` : `${name}.${test}`;
+        const skip = missing([
+          ...needs(spec.requires, variant),
+          ...needs(options.requires, variant),
+        ]) ?? options.skipIf?.(variant);
+        const c: Case = {
+          id,
+          fixture: name,
+          variant: vname,
+          test,
+          timeout: options.timeout ?? DEFAULT_TIMEOUT_SECONDS,
+          skip,
+          run: (log) => runCase(id, spec, variant, fn, log),
+        };
+        let block = blocks.get(vname);
+        if (!block) {
+          block = [];
+          blocks.set(vname, block);
+        }
+        // Insert after the last case of this variant block.
+        const last = block.at(-1);
+        const at = last ? registry.indexOf(last) + 1 : registry.length;
+        registry.splice(at, 0, c);
+        block.push(c);
+        registerDenoTest(c);
+      }
+    },
+  };
+}
+
+async function runCase<Self, Variant>(
+  id: string,
+  spec: FixtureSpec<Self, Variant>,
+  variant: Variant,
+  fn: TestFn<Self, Variant>,
+  log: (line: string) => void,
+): Promise<CaseResult> {
+  const ctx = new CaseContext(id, log);
+  const fdsBefore = new Set(openFds());
+  let skipped: string | undefined;
+  const self = spec.init();
+  const record = (e: unknown, phase: string): void => {
+    if (e instanceof AssertionAbort) return; // already recorded
+    if (e instanceof SkipSignal) {
+      skipped = e.reason;
+      return;
+    }
+    const text = e instanceof Error ? (e.stack ?? e.message) : String(e);
+    ctx.fail(`${phase}: unexpected exception: ${text}`, false);
+  };
+  try {
+    await spec.setup(ctx, self, variant);
+    await fn(ctx, self, variant);
+  } catch (e) {
+    record(e, "test");
+  } finally {
+    try {
+      await spec.teardown(ctx, self, variant);
+    } catch (e) {
+      record(e, "teardown");
+    }
+  }
+  for (const fd of openFds()) {
+    if (!fdsBefore.has(fd)) {
+      ctx.fail(
+        `fd ${fd} (${fdTarget(fd) ?? "?"}) left open after teardown`,
+        false,
+      );
+    }
+  }
+  if (ctx.failures.length > 0) {
+    return { status: "fail", detail: ctx.failures.join("\n") };
+  }
+  if (skipped !== undefined) return { status: "skip", detail: skipped };
+  return { status: "pass", detail: "" };
+}
+
+const skipNotes = new Map<string, number>();
+let skipNoteScheduled = false;
+
+function registerDenoTest(c: Case): void {
+  if (c.skip !== undefined) {
+    const key = `${c.fixture}: ${c.skip}`;
+    skipNotes.set(key, (skipNotes.get(key) ?? 0) + 1);
+    if (!skipNoteScheduled) {
+      skipNoteScheduled = true;
+      queueMicrotask(printSkipNotes);
+    }
+  }
+  Deno.test({
+    name: c.id,
+    ignore: c.skip !== undefined,
+    // FFI fds are invisible to Deno's sanitizers; the harness checks them.
+    sanitizeOps: false,
+    sanitizeResources: false,
+    fn: async () => {
+      const lines: string[] = [];
+      const r = await c.run((line) => lines.push(line));
+      if (r.status === "fail") throw new Error(`${c.id} failed:\n${r.detail}`);
+      if (r.status === "skip") console.log(`SKIP ${c.id}: ${r.detail}`);
+    },
+  });
+}
+
+let quiet = false;
+
+/** The KTAP front end reports skips itself: no notes on stderr. */
+export function quietSkipNotes(): void {
+  quiet = true;
+}
+
+function printSkipNotes(): void {
+  skipNoteScheduled = false;
+  if (quiet) return;
+  for (const [note, count] of skipNotes) {
+    console.error(`ignored ${count} case(s) of ${note}`);
+  }
+  skipNotes.clear();
+}

@@ -1,0 +1,154 @@
+/**
+ * Capability probes, run once before any case registers. Each capability is
+ * either present or absent with a reason that names the missing kernel
+ * feature (the CONFIG_ option or the node), so a kernel without it yields
+ * named SKIPs instead of a storm of failures.
+ *
+ * @module
+ */
+
+import { describeErrno, Errno } from "../../ffi/errno.ts";
+import { ioctl } from "../../ffi/ioctl.ts";
+import {
+  exists,
+  gettid,
+  O_RDWR,
+  readTextOrNull,
+  tryClose,
+  tryOpen,
+} from "../../ffi/sys.ts";
+import { IOMMU_TEST_CMD } from "../../ffi/uapi/iommufd_test.ts";
+
+/** Names of the capabilities a fixture or case can require. */
+export type Capability =
+  | "iommufd"
+  | "iommufd_test"
+  | "hugepages"
+  | "fault_injection"
+  | "vfio_compat_container";
+
+/** A probe's verdict: present, or absent with the reason. */
+export interface Verdict {
+  readonly ok: boolean;
+  readonly reason: string;
+}
+
+const present: Verdict = { ok: true, reason: "" };
+
+function absent(reason: string): Verdict {
+  return { ok: false, reason };
+}
+
+function probeIommufd(): Verdict {
+  const r = tryOpen("/dev/iommu", O_RDWR);
+  if (r.ret >= 0) {
+    tryClose(r.ret);
+    return present;
+  }
+  if (r.errno === Errno.ENOENT) {
+    const misc = readTextOrNull("/proc/misc") ?? "";
+    if (/^\s*\d+ iommu$/m.test(misc)) {
+      return absent(
+        "needs /dev/iommu (iommufd is registered in /proc/misc but the node is missing: mount devtmpfs)",
+      );
+    }
+    return absent(
+      "needs /dev/iommu (CONFIG_IOMMUFD not built, or the iommufd module not loaded)",
+    );
+  }
+  if (r.errno === Errno.EACCES || r.errno === Errno.EPERM) {
+    return absent(`needs root to open /dev/iommu (${describeErrno(r.errno)})`);
+  }
+  return absent(`needs /dev/iommu (open failed: ${describeErrno(r.errno)})`);
+}
+
+function probeIommufdTest(iommufd: Verdict): Verdict {
+  if (!iommufd.ok) return iommufd;
+  const r = tryOpen("/dev/iommu", O_RDWR);
+  if (r.ret < 0) return absent(`needs /dev/iommu (${describeErrno(r.errno)})`);
+  try {
+    // struct iommu_test_cmd { size = 72, op = 0 (no such op) }: a kernel with
+    // the mock answers EOPNOTSUPP; one without IOMMU_TEST_CMD answers ENOTTY.
+    const cmd = new Uint8Array(72);
+    new DataView(cmd.buffer).setUint32(0, 72, true);
+    const res = ioctl(r.ret, IOMMU_TEST_CMD, cmd);
+    if (res.ret < 0 && res.errno === Errno.ENOTTY) {
+      return absent(
+        "needs CONFIG_IOMMUFD_TEST=y (IOMMU_TEST_CMD returned ENOTTY)",
+      );
+    }
+    return present;
+  } finally {
+    tryClose(r.ret);
+  }
+}
+
+function probeHugepages(): Verdict {
+  const meminfo = readTextOrNull("/proc/meminfo") ?? "";
+  const total = /^HugePages_Total:\s+(\d+)/m.exec(meminfo);
+  if (!total) {
+    return absent(
+      "needs CONFIG_HUGETLBFS=y (no HugePages_Total in /proc/meminfo)",
+    );
+  }
+  if (Number(total[1]) === 0) {
+    return absent(
+      "needs reserved hugepages (/proc/sys/vm/nr_hugepages is 0; write e.g. 256 to it)",
+    );
+  }
+  if (
+    !exists("/sys/kernel/mm/transparent_hugepage/hpage_pmd_size")
+  ) {
+    return absent(
+      "needs CONFIG_TRANSPARENT_HUGEPAGE=y (no /sys/kernel/mm/transparent_hugepage/hpage_pmd_size)",
+    );
+  }
+  return present;
+}
+
+function probeFaultInjection(): Verdict {
+  if (!exists("/sys/kernel/debug")) {
+    return absent("needs debugfs (/sys/kernel/debug is missing)");
+  }
+  if (!exists("/sys/kernel/debug/failslab")) {
+    return absent(
+      "needs CONFIG_FAULT_INJECTION_DEBUG_FS=y and CONFIG_FAILSLAB=y with debugfs mounted at /sys/kernel/debug (no failslab there)",
+    );
+  }
+  if (!exists(`/proc/self/task/${gettid()}/fail-nth`)) {
+    return absent(
+      "needs CONFIG_FAULT_INJECTION=y (no /proc/self/task/<tid>/fail-nth)",
+    );
+  }
+  return present;
+}
+
+function probeVfioCompatContainer(): Verdict {
+  if (exists("/dev/vfio/vfio")) return present;
+  return absent(
+    "needs /dev/vfio/vfio (CONFIG_VFIO_GROUP=y with CONFIG_IOMMUFD_VFIO_CONTAINER=y)",
+  );
+}
+
+function probeAll(): Readonly<Record<Capability, Verdict>> {
+  const iommufd = probeIommufd();
+  return {
+    iommufd,
+    iommufd_test: probeIommufdTest(iommufd),
+    hugepages: probeHugepages(),
+    fault_injection: probeFaultInjection(),
+    vfio_compat_container: probeVfioCompatContainer(),
+  };
+}
+
+/** The probe verdicts, computed once when this module loads. */
+export const capabilities: Readonly<Record<Capability, Verdict>> = probeAll();
+
+/** The first missing capability's reason, or undefined when all are there. */
+export function missing(needs: readonly Capability[]): string | undefined {
+  for (const need of needs) {
+    const v = capabilities[need];
+    if (!v.ok) return v.reason;
+  }
+  return undefined;
+}

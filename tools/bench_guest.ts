@@ -1,0 +1,124 @@
+/**
+ * The guest half of `deno task bench` (run by tools/guest/init after the
+ * suite, in the same boot): interleaved rounds of
+ *  - the C selftest against the Deno suite, restricted to the case ids both
+ *    have (wall time of each whole run), and
+ *  - the C ioctl loop (tools/bench/ioctl_loop.c) against the same loop
+ *    through Deno FFI (IOMMU_DESTROY of id 0, ENOENT, errno checked).
+ * Writes the raw samples as JSON; the host prints medians and ratios.
+ *
+ * @module
+ */
+
+import { Errno } from "../ffi/errno.ts";
+import { ioctl } from "../ffi/ioctl.ts";
+import { close, O_RDWR, open } from "../ffi/sys.ts";
+import { IOMMU_DESTROY, iommu_destroy } from "../ffi/uapi/iommufd.ts";
+import { quietSkipNotes } from "../tests/_harness/fixture.ts";
+
+const ROUNDS = 5;
+const CALLS = 200_000;
+
+function arg(name: string): string {
+  const i = Deno.args.indexOf(name);
+  const v = i >= 0 ? Deno.args[i + 1] : undefined;
+  if (v === undefined) {
+    console.error(`bench_guest: ${name} is required`);
+    Deno.exit(2);
+  }
+  return v;
+}
+
+const out = arg("--out");
+const cLoop = arg("--c-loop");
+const cSuite = arg("--c-suite");
+
+async function output(
+  cmd: string,
+  args: string[],
+): Promise<{ code: number; text: string }> {
+  const r = await new Deno.Command(cmd, {
+    args,
+    stdout: "piped",
+    stderr: "null",
+    cwd: "/tmp",
+  })
+    .output();
+  return { code: r.code, text: new TextDecoder().decode(r.stdout) };
+}
+
+function denoLoop(n: number): { ns: number; bad: number } {
+  const fd = open("/dev/iommu", O_RDWR);
+  const cmd = iommu_destroy.encode({ id: 0 });
+  let bad = 0;
+  const t0 = performance.now();
+  for (let i = 0; i < n; i++) {
+    const r = ioctl(fd, IOMMU_DESTROY, cmd);
+    if (r.ret !== -1 || r.errno !== Errno.ENOENT) bad++;
+  }
+  const ns = (performance.now() - t0) * 1e6 / n;
+  close(fd);
+  return { ns, bad };
+}
+
+quietSkipNotes();
+const { allCases } = await import("../tests/_harness/fixture.ts");
+await import("../tests/all.ts");
+const cIds = new Set(
+  (await output(cSuite, ["-l"])).text.split("\n").map((l) => l.trim()).filter(
+    Boolean,
+  ),
+);
+const common = allCases().filter((c) => cIds.has(c.id) && c.skip === undefined)
+  .map((c) => c.id);
+const filters = common.flatMap((id) => ["-r", id]);
+const ktap = new URL("./ktap.ts", import.meta.url).pathname;
+
+const samples = {
+  suiteC: [] as number[],
+  suiteDeno: [] as number[],
+  loopC: [] as number[],
+  loopDeno: [] as number[],
+  loopBad: 0,
+};
+for (let round = 0; round < ROUNDS; round++) {
+  const order = round % 2 === 0 ? ["c", "deno"] : ["deno", "c"];
+  for (const who of order) {
+    const t0 = performance.now();
+    if (who === "c") await output(cSuite, filters);
+    else {await output(Deno.execPath(), [
+        "run",
+        "--cached-only",
+        "--allow-ffi",
+        "--allow-run",
+        "--allow-read",
+        "--allow-env",
+        ktap,
+        ...filters,
+      ]);}
+    (who === "c" ? samples.suiteC : samples.suiteDeno).push(
+      (performance.now() - t0) / 1000,
+    );
+  }
+  for (const who of order) {
+    if (who === "c") {
+      const [ns, bad] = (await output(cLoop, [String(CALLS)])).text.trim()
+        .split(" ").map(Number);
+      samples.loopC.push(ns!);
+      samples.loopBad += bad!;
+    } else {
+      const r = denoLoop(CALLS);
+      samples.loopDeno.push(r.ns);
+      samples.loopBad += r.bad;
+    }
+  }
+}
+await Deno.writeTextFile(
+  out,
+  JSON.stringify(
+    { rounds: ROUNDS, calls: CALLS, cases: common.length, ...samples },
+    null,
+    2,
+  ),
+);
+console.log(`bench_guest: ${ROUNDS} rounds written to ${out}`);

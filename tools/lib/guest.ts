@@ -1,0 +1,285 @@
+/**
+ * The test guest: a cached initramfs (static busybox, the shared libraries
+ * the deno binary links, tools/guest/init) and one QEMU boot under TCG
+ * with a vIOMMU, QEMU's `edu` device and three 9p shares. The guest's ttyS1
+ * carries only KTAP and is relayed as it arrives; ttyS0 (the kernel
+ * console) is saved and watched for a panic, an oops or a BUG, which ends
+ * the run with `Bail out!` and the oops text, as does a hang past the run
+ * timeout.
+ *
+ * @module
+ */
+
+import { cacheRoot, pathExists, sha256 } from "./cache.ts";
+import { run } from "./run.ts";
+
+const INIT_URL = new URL("../guest/init", import.meta.url);
+
+function log(msg: string): void {
+  console.error(`vm: ${msg}`);
+}
+
+/** Shared libraries a binary needs, from ldd (absolute paths). */
+async function sharedLibraries(binary: string): Promise<string[]> {
+  const out = await run("ldd", [binary]);
+  const libs: string[] = [];
+  for (const line of out.split("\n")) {
+    const m = /=>\s*(\/\S+)/.exec(line) ?? /^\s*(\/\S+)\s+\(/.exec(line);
+    if (m) libs.push(m[1]!);
+  }
+  return libs;
+}
+
+/** Builds (or finds cached) the initramfs; returns its path. */
+export async function ensureInitramfs(denoBinary: string): Promise<string> {
+  const init = await Deno.readTextFile(INIT_URL);
+  const busybox = "/bin/busybox";
+  const libs = await sharedLibraries(denoBinary);
+  const bbStat = await Deno.stat(busybox);
+  const key = (await sha256(
+    `${init}\n${libs.join(",")}\n${bbStat.size}:${bbStat.mtime?.getTime()}`,
+  )).slice(0, 12);
+  const out = `${cacheRoot()}/initramfs/initramfs-${key}.cpio.gz`;
+  if (await pathExists(out)) return out;
+  log("building the guest initramfs (busybox, glibc for deno, /init)");
+  const root = await Deno.makeTempDir({ prefix: "iommufd-initramfs-" });
+  try {
+    for (
+      const d of [
+        "bin",
+        "dev",
+        "proc",
+        "sys",
+        "tmp",
+        "lib64",
+        "lib/x86_64-linux-gnu",
+      ]
+    ) {
+      await Deno.mkdir(`${root}/${d}`, { recursive: true });
+    }
+    await Deno.copyFile(busybox, `${root}/bin/busybox`);
+    await Deno.chmod(`${root}/bin/busybox`, 0o755);
+    for (const lib of libs) {
+      const real = await Deno.realPath(lib);
+      const dest = lib.startsWith("/lib64/")
+        ? `${root}${lib}`
+        : `${root}/lib/x86_64-linux-gnu/${lib.split("/").pop()}`;
+      await Deno.copyFile(real, dest);
+    }
+    await Deno.writeTextFile(`${root}/init`, init);
+    await Deno.chmod(`${root}/init`, 0o755);
+    await Deno.mkdir(`${cacheRoot()}/initramfs`, { recursive: true });
+    await run("sh", [
+      "-c",
+      `cd '${root}' && find . | cpio -o -H newc --quiet | gzip -1 > '${out}.tmp' && mv '${out}.tmp' '${out}'`,
+    ]);
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+  return out;
+}
+
+/** Which vIOMMU the guest gets. */
+export type IommuMode = "virtio" | "intel" | "none";
+
+/** One boot. */
+export interface BootOptions {
+  readonly bzImage: string;
+  readonly initramfs: string;
+  readonly iommu: IommuMode;
+  readonly suiteDir: string;
+  readonly runtimeDir: string;
+  readonly resultsDir: string;
+  readonly memMiB: number;
+  readonly smp: number;
+  /** Seconds from launch until the run is declared hung. */
+  readonly timeout: number;
+  /** Called with each KTAP line from the guest, as it arrives. */
+  readonly onKtap: (line: string) => void;
+}
+
+/** How the boot ended. */
+export interface BootResult {
+  /** Undefined if the guest finished; otherwise the Bail out! reason. */
+  readonly bail: string | undefined;
+  /** Console lines around the oops/panic, for the report. */
+  readonly oops: readonly string[];
+  /** Seconds from launch to the first `#  RUN` line (undefined if none). */
+  readonly firstCase: number | undefined;
+  /** Seconds from launch to QEMU's exit. */
+  readonly wall: number;
+  /** The case that was running when the guest failed. */
+  readonly running: string | undefined;
+}
+
+const FATAL =
+  /Kernel panic - not syncing|\bOops\b|\bBUG: |general protection fault|Unable to handle kernel|watchdog: BUG: soft lockup|hung_task: .* blocked/;
+
+/** The QEMU command line for a boot. */
+export function qemuArgs(o: BootOptions): string[] {
+  const append = [
+    "console=ttyS0",
+    "panic=-1",
+    "oops=panic",
+    "loglevel=4",
+    "iommufd.allow_unsafe_interrupts=1",
+  ];
+  const devices: string[] = [];
+  const machine = "q35";
+  if (o.iommu === "virtio") devices.push("-device", "virtio-iommu-pci");
+  if (o.iommu === "intel") {
+    devices.push("-device", "intel-iommu,intremap=on,caching-mode=on");
+    append.push("intel_iommu=on");
+  }
+  const share = (path: string, tag: string, ro: boolean): string[] => [
+    "-virtfs",
+    `local,path=${path},mount_tag=${tag},security_model=none${
+      ro ? ",readonly=on" : ""
+    }`,
+  ];
+  return [
+    "-M",
+    machine,
+    "-accel",
+    "tcg,thread=multi,tb-size=256",
+    "-cpu",
+    "max",
+    "-smp",
+    String(o.smp),
+    "-m",
+    String(o.memMiB),
+    "-nodefaults",
+    "-display",
+    "none",
+    "-no-reboot",
+    "-monitor",
+    "none",
+    "-serial",
+    `file:${o.resultsDir}/console.log`,
+    "-serial",
+    "stdio",
+    ...devices,
+    "-device",
+    "edu",
+    ...share(o.suiteDir, "suite", true),
+    ...share(o.runtimeDir, "rt", true),
+    ...share(o.resultsDir, "results", false),
+    "-kernel",
+    o.bzImage,
+    "-initrd",
+    o.initramfs,
+    "-append",
+    append.join(" "),
+  ];
+}
+
+/** Boots the guest and relays KTAP until it powers off, fails or hangs. */
+export async function boot(o: BootOptions): Promise<BootResult> {
+  const t0 = performance.now();
+  const since = (): number => (performance.now() - t0) / 1000;
+  await Deno.writeTextFile(`${o.resultsDir}/console.log`, "");
+  const proc = new Deno.Command("qemu-system-x86_64", {
+    args: qemuArgs(o),
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+
+  let running: string | undefined;
+  let firstCase: number | undefined;
+  let bail: string | undefined;
+  let oops: string[] = [];
+  let finished = false;
+
+  const stop = (reason: string): void => {
+    if (bail === undefined) bail = reason;
+    try {
+      proc.kill("SIGKILL");
+    } catch { /* gone */ }
+  };
+  const timer = setTimeout(
+    () => stop(`run timeout: no end after ${o.timeout} s`),
+    o.timeout * 1000,
+  );
+
+  // Watch the console for fatal kernel messages.
+  let consoleOffset = 0;
+  let consoleRest = "";
+  const consoleLines: string[] = [];
+  const watchConsole = async (): Promise<void> => {
+    let file: Deno.FsFile | undefined;
+    try {
+      file = await Deno.open(`${o.resultsDir}/console.log`);
+      await file.seek(consoleOffset, Deno.SeekMode.Start);
+      const buf = new Uint8Array(65536);
+      for (;;) {
+        const n = await file.read(buf);
+        if (n === null || n === 0) break;
+        consoleOffset += n;
+        consoleRest += new TextDecoder().decode(buf.subarray(0, n));
+      }
+    } finally {
+      file?.close();
+    }
+    const parts = consoleRest.split("\n");
+    consoleRest = parts.pop() ?? "";
+    for (const raw of parts) {
+      const line = raw.replace(/\r$/, "");
+      consoleLines.push(line);
+      if (oops.length > 0 && oops.length < 60) oops.push(line);
+      if (bail === undefined && FATAL.test(line)) {
+        oops = consoleLines.slice(-3);
+        bail = `kernel: ${line.replace(/^\[\s*[\d.]+\]\s*/, "")}`;
+      }
+    }
+  };
+  const poll = setInterval(() => {
+    watchConsole().catch(() => {});
+  }, 300);
+
+  const stderrText = (async (): Promise<string> => {
+    let s = "";
+    for await (const c of proc.stderr) s += new TextDecoder().decode(c);
+    return s;
+  })();
+
+  const dec = new TextDecoder();
+  let buf = "";
+  for await (const chunk of proc.stdout) {
+    buf += dec.decode(chunk, { stream: true });
+    let nl: number;
+    while ((nl = buf.indexOf("\n")) >= 0) {
+      const line = buf.slice(0, nl).replace(/\r$/, "");
+      buf = buf.slice(nl + 1);
+      if (line === "# iommufd-suite: guest done") {
+        finished = true;
+        continue;
+      }
+      const run = /^# {2}RUN\s+(\S+) \.\.\.$/.exec(line);
+      if (run) {
+        running = run[1];
+        firstCase ??= since();
+      } else if (/^(not )?ok \d+ /.test(line)) {
+        running = undefined;
+      }
+      o.onKtap(line);
+    }
+  }
+  const status = await proc.status;
+  clearTimeout(timer);
+  clearInterval(poll);
+  await watchConsole();
+  const qemuErr = (await stderrText).trim();
+  // With panic=-1 and oops=panic the guest reboots on a fatal error and
+  // -no-reboot turns that into QEMU's exit: the console says why.
+  if (bail === undefined && !finished) {
+    if (!status.success && qemuErr) {
+      bail = `QEMU failed: ${qemuErr.split("\n").slice(-1)[0]}`;
+    } else {
+      bail = "guest powered off before the suite finished";
+      oops = consoleLines.slice(-30);
+    }
+  }
+  if (bail !== undefined && oops.length === 0) oops = consoleLines.slice(-30);
+  return { bail, oops: bail ? oops : [], firstCase, wall: since(), running };
+}

@@ -1,0 +1,236 @@
+/**
+ * The pure parts of the KTAP front end: the kselftest harness's command-line
+ * filters and the exact shape of its output (TAP version 13, plan first,
+ * `#  RUN`, `ok N id`, `# SKIP reason`, `# PASSED:`/`# FAILED:`, `# Totals:`),
+ * plus JUnit XML. No kernel access here, so it is unit-tested on its own.
+ *
+ * @module
+ */
+
+/** A case as the front end sees it. */
+export interface CaseId {
+  readonly id: string;
+  readonly fixture: string;
+  readonly variant: string;
+  readonly test: string;
+}
+
+/** One filter option, in command-line order. */
+export interface Filter {
+  readonly opt: "f" | "F" | "v" | "V" | "t" | "T" | "r";
+  readonly value: string;
+}
+
+/**
+ * test_enabled() of kselftest_harness.h: filters are evaluated in order and
+ * the first that matches decides (lower case includes, upper case
+ * excludes); with no positive filter, everything not excluded runs. `-r`
+ * takes fixture:variant:test (any one-character separators, as in C, so the
+ * dotted id works too).
+ */
+export function enabled(c: CaseId, filters: readonly Filter[]): boolean {
+  let hasPositive = false;
+  for (const { opt, value } of filters) {
+    const positive = opt === opt.toLowerCase();
+    hasPositive ||= positive;
+    switch (opt.toLowerCase()) {
+      case "t":
+        if (value === c.test) return positive;
+        break;
+      case "f":
+        if (value === c.fixture) return positive;
+        break;
+      case "v":
+        if (value === c.variant) return positive;
+        break;
+      case "r":
+        if (matchesRun(c, value)) return true;
+        break;
+    }
+  }
+  return !hasPositive;
+}
+
+function matchesRun(c: CaseId, value: string): boolean {
+  const f = c.fixture.length;
+  const v = c.variant.length;
+  const t = c.test.length;
+  const sep = v > 0 ? 1 : 0;
+  return value.length === f + 1 + v + sep + t &&
+    value.startsWith(c.fixture) &&
+    value.substring(f + 1, f + 1 + v) === c.variant &&
+    value.substring(f + 1 + v + sep) === c.test;
+}
+
+/** Result of one case as printed. */
+export interface Outcome {
+  readonly status: "pass" | "fail" | "skip" | "timeout" | "error";
+  /** Skip reason, or the failure/timeout/error detail. */
+  readonly detail: string;
+  /** Seconds the case took (for JUnit). */
+  readonly seconds: number;
+}
+
+/** Counters for the footer and exit code. */
+export class Totals {
+  pass = 0;
+  fail = 0;
+  skip = 0;
+  error = 0;
+
+  add(o: Outcome): void {
+    if (o.status === "pass") this.pass++;
+    else if (o.status === "skip") this.skip++;
+    else if (o.status === "error") this.error++;
+    else this.fail++;
+  }
+
+  get count(): number {
+    return this.pass + this.fail + this.skip + this.error;
+  }
+
+  /** 1 if anything failed, 4 if everything was skipped, else 0. */
+  get exitCode(): number {
+    if (this.fail + this.error > 0) return 1;
+    if (this.count > 0 && this.skip === this.count) return 4;
+    return 0;
+  }
+}
+
+/** The header: version line (unless nested), plan, start note. */
+export function header(
+  planned: number,
+  fixtureVariants: number,
+  nested: boolean,
+): string[] {
+  const lines = nested ? [] : ["TAP version 13"];
+  lines.push(`1..${planned}`);
+  lines.push(
+    `# Starting ${planned} tests from ${fixtureVariants} test cases.`,
+  );
+  return lines;
+}
+
+/** `#  RUN           <id> ...` */
+export function runLine(id: string): string {
+  return `#  RUN           ${id} ...`;
+}
+
+/** Diagnostics, each line behind "# ". */
+export function diagnostics(text: string): string[] {
+  return text.split("\n").filter((l) => l.length > 0).map((l) => `# ${l}`);
+}
+
+/** The closing lines of one case, result line last. */
+export function resultLines(n: number, id: string, o: Outcome): string[] {
+  const detail = oneLine(o.detail);
+  switch (o.status) {
+    case "pass":
+      return [`#            OK  ${id}`, `ok ${n} ${id}`];
+    case "skip":
+      return [
+        `#      SKIP      ${detail}`,
+        `#            OK  ${id}`,
+        `ok ${n} ${id} # SKIP ${detail}`,
+      ];
+    case "fail":
+      return [`#          FAIL  ${id}`, `not ok ${n} ${id}`];
+    case "timeout":
+      return [
+        `# ${id}: Test terminated by timeout`,
+        `#          FAIL  ${id}`,
+        `not ok ${n} ${id} # TIMEOUT ${detail}`,
+      ];
+    case "error":
+      return [
+        `# ${id}: ${detail}`,
+        `#          FAIL  ${id}`,
+        `not ok ${n} ${id} # ERROR ${detail}`,
+      ];
+  }
+}
+
+/** The footer: PASSED/FAILED, the skip note, Totals. */
+export function footer(t: Totals): string[] {
+  const passed = t.pass + t.skip;
+  const lines = [
+    t.fail + t.error > 0
+      ? `# FAILED: ${passed} / ${t.count} tests passed.`
+      : `# PASSED: ${passed} / ${t.count} tests passed.`,
+  ];
+  if (t.skip > 0) {
+    lines.push(
+      `# ${t.skip} skipped test(s) detected. Consider enabling relevant config options to improve coverage.`,
+    );
+  }
+  lines.push(
+    `# Totals: pass:${t.pass} fail:${t.fail} xfail:0 xpass:0 skip:${t.skip} error:${t.error}`,
+  );
+  return lines;
+}
+
+/** KTAP descriptions and directives may not contain "#" or newlines. */
+function oneLine(s: string): string {
+  return s.replace(/\s*\n\s*/g, "; ").replaceAll("#", "");
+}
+
+function xml(s: string): string {
+  return s.replaceAll("&", "&amp;").replaceAll("<", "&lt;")
+    .replaceAll(">", "&gt;").replaceAll('"', "&quot;");
+}
+
+/** JUnit XML: one testsuite per fixture, one testcase per case. */
+export function junit(
+  results: readonly { c: CaseId; o: Outcome }[],
+  name = "iommufd-selftests",
+): string {
+  const byFixture = new Map<string, { c: CaseId; o: Outcome }[]>();
+  for (const r of results) {
+    const list = byFixture.get(r.c.fixture) ?? [];
+    list.push(r);
+    byFixture.set(r.c.fixture, list);
+  }
+  const count = (list: { o: Outcome }[], s: Outcome["status"][]): number =>
+    list.filter((r) => s.includes(r.o.status)).length;
+  const time = (list: { o: Outcome }[]): string =>
+    list.reduce((s, r) => s + r.o.seconds, 0).toFixed(3);
+  const out = [`<?xml version="1.0" encoding="UTF-8"?>`];
+  out.push(
+    `<testsuites name="${xml(name)}" tests="${results.length}" failures="${
+      count([...results], ["fail", "timeout"])
+    }" errors="${count([...results], ["error"])}" time="${
+      time([...results])
+    }">`,
+  );
+  for (const [fixture, list] of byFixture) {
+    out.push(
+      `  <testsuite name="${xml(fixture)}" tests="${list.length}" failures="${
+        count(list, ["fail", "timeout"])
+      }" errors="${count(list, ["error"])}" skipped="${
+        count(list, ["skip"])
+      }" time="${time(list)}">`,
+    );
+    for (const { c, o } of list) {
+      out.push(
+        `    <testcase name="${xml(c.id)}" classname="${
+          xml(c.fixture)
+        }" time="${o.seconds.toFixed(3)}">`,
+      );
+      if (o.status === "skip") {
+        out.push(`      <skipped message="${xml(o.detail)}"/>`);
+      } else if (o.status === "fail" || o.status === "timeout") {
+        out.push(
+          `      <failure message="${xml(o.detail.split("\n")[0] ?? "")}">${
+            xml(o.detail)
+          }</failure>`,
+        );
+      } else if (o.status === "error") {
+        out.push(`      <error message="${xml(o.detail)}"/>`);
+      }
+      out.push(`    </testcase>`);
+    }
+    out.push(`  </testsuite>`);
+  }
+  out.push(`</testsuites>`, "");
+  return out.join("\n");
+}

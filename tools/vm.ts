@@ -1,0 +1,479 @@
+/**
+ * `deno task vm`: build (or reuse) an iommufd selftest kernel, boot it in
+ * QEMU with a vIOMMU, QEMU's edu device bound to vfio-pci and an mtty mdev,
+ * run the suite inside and stream its KTAP here.
+ *
+ *   deno task vm [--version 6.12|7.3] [--kernel PATH] [--iommu virtio|intel|none]
+ *                [--reference] [--bench] [--timeout SECONDS] [--results DIR]
+ *                [--mem MIB] [--inject panic|hang] [KTAP filters: -f -F -v -V -t -T -r]
+ *
+ * stdout carries only KTAP (and, with --reference, the parity table);
+ * progress goes to stderr. Exit: the suite's own code (0 pass, 1 fail,
+ * 4 all skipped); 2 bad arguments; 3 missing host prerequisites that could
+ * not be installed; 5 kernel fetch, config or build failure; 6 the guest
+ * failed (Bail out!: panic, oops, hang, or no boot).
+ *
+ * @module
+ */
+
+import { cacheRoot, pathExists } from "./lib/cache.ts";
+import { boot, ensureInitramfs, type IommuMode } from "./lib/guest.ts";
+import {
+  ConfigError,
+  ensureKernel,
+  ensureSelftests,
+  type Kernel,
+} from "./lib/kernel.ts";
+import { formatParity, parity, parseKtap } from "./lib/parity.ts";
+import { CommandError, run, which } from "./lib/run.ts";
+
+export const EXIT = {
+  usage: 2,
+  prerequisites: 3,
+  kernel: 5,
+  guest: 6,
+} as const;
+
+class UsageError extends Error {}
+
+interface Args {
+  series: string;
+  kernel: string | undefined;
+  iommu: IommuMode;
+  reference: boolean;
+  bench: boolean;
+  timeout: number;
+  results: string | undefined;
+  mem: number;
+  inject: "panic" | "hang" | undefined;
+  ktap: string[];
+}
+
+const SERIES = ["6.12", "7.3"];
+
+function parseArgs(argv: readonly string[]): Args {
+  const a: Args = {
+    series: "6.12",
+    kernel: undefined,
+    iommu: "virtio",
+    reference: false,
+    bench: false,
+    timeout: 1800,
+    results: undefined,
+    mem: 2048,
+    inject: undefined,
+    ktap: [],
+  };
+  const value = (i: number, flag: string): string => {
+    const v = argv[i];
+    if (v === undefined || v.startsWith("--")) {
+      throw new UsageError(`${flag} needs a value`);
+    }
+    return v;
+  };
+  const positive = (v: string, flag: string): number => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n <= 0) {
+      throw new UsageError(`${flag} takes a positive integer, not ${v}`);
+    }
+    return n;
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const f = argv[i]!;
+    switch (f) {
+      case "--version":
+        a.series = value(++i, f);
+        if (!SERIES.includes(a.series)) {
+          throw new UsageError(
+            `--version must be one of ${SERIES.join(", ")}, not ${a.series}`,
+          );
+        }
+        break;
+      case "--kernel":
+        a.kernel = value(++i, f);
+        break;
+      case "--iommu": {
+        const v = value(++i, f);
+        if (v !== "virtio" && v !== "intel" && v !== "none") {
+          throw new UsageError(
+            `--iommu must be virtio, intel or none, not ${v}`,
+          );
+        }
+        a.iommu = v;
+        break;
+      }
+      case "--reference":
+        a.reference = true;
+        break;
+      case "--bench":
+        a.bench = true;
+        break;
+      case "--timeout":
+        a.timeout = positive(value(++i, f), f);
+        break;
+      case "--results":
+        a.results = value(++i, f);
+        break;
+      case "--mem":
+        a.mem = positive(value(++i, f), f);
+        break;
+      case "--inject": {
+        const v = value(++i, f);
+        if (v !== "panic" && v !== "hang") {
+          throw new UsageError(`--inject must be panic or hang, not ${v}`);
+        }
+        a.inject = v;
+        break;
+      }
+      case "--":
+        a.ktap.push(...argv.slice(i + 1));
+        i = argv.length;
+        break;
+      case "-h":
+      case "--help":
+        console.log(USAGE);
+        Deno.exit(0);
+        break;
+      default:
+        if (/^-[fFvVtTr]$/.test(f)) {
+          a.ktap.push(f, value(++i, f));
+        } else if (/^-[fFvVtTr]./.test(f)) {
+          a.ktap.push(f);
+        } else {
+          throw new UsageError(`unknown argument ${JSON.stringify(f)}`);
+        }
+    }
+  }
+  for (const arg of a.ktap) {
+    if (!/^[\w.:-]+$/.test(arg)) {
+      throw new UsageError(
+        `KTAP filter ${
+          JSON.stringify(arg)
+        } has characters other than [A-Za-z0-9_.:-]`,
+      );
+    }
+  }
+  return a;
+}
+
+const USAGE = `usage: deno task vm [--version ${
+  SERIES.join("|")
+}] [--kernel PATH] [--iommu virtio|intel|none]
+                   [--reference] [--bench] [--timeout SECONDS] [--results DIR] [--mem MIB]
+                   [--inject panic|hang] [-f|-F fixture] [-v|-V variant] [-t|-T test] [-r id]`;
+
+function log(msg: string): void {
+  console.error(`vm: ${msg}`);
+}
+
+// ---- prerequisites ----------------------------------------------------------
+
+interface Need {
+  readonly what: string;
+  readonly pkg: string;
+  readonly check: () => Promise<boolean>;
+}
+
+const bin = (name: string, pkg: string): Need => ({
+  what: name,
+  pkg,
+  check: async () => (await which(name)) !== undefined,
+});
+const file = (path: string, pkg: string): Need => ({
+  what: path,
+  pkg,
+  check: () => pathExists(path),
+});
+
+async function isStaticBusybox(): Promise<boolean> {
+  try {
+    const f = await Deno.readFile("/bin/busybox");
+    // ELF64: e_phoff at 32, e_phentsize at 54, e_phnum at 56; PT_INTERP = 3
+    const v = new DataView(f.buffer, f.byteOffset, f.byteLength);
+    const phoff = Number(v.getBigUint64(32, true));
+    const size = v.getUint16(54, true);
+    const num = v.getUint16(56, true);
+    for (let i = 0; i < num; i++) {
+      if (v.getUint32(phoff + i * size, true) === 3) return false;
+    }
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function prerequisites(build: boolean): Promise<void> {
+  const needs: Need[] = [
+    bin("qemu-system-x86_64", "qemu-system-x86"),
+    {
+      what: "static /bin/busybox",
+      pkg: "busybox-static",
+      check: isStaticBusybox,
+    },
+    bin("cpio", "cpio"),
+    bin("gzip", "gzip"),
+    bin("ldd", "libc-bin"),
+  ];
+  if (build) {
+    needs.push(
+      bin("gcc", "gcc"),
+      bin("make", "make"),
+      bin("flex", "flex"),
+      bin("bison", "bison"),
+      bin("bc", "bc"),
+      bin("perl", "perl"),
+      bin("patch", "patch"),
+      bin("xz", "xz-utils"),
+      bin("dpkg-deb", "dpkg"),
+      bin("apt-get", "apt"),
+      file("/usr/include/libelf.h", "libelf-dev"),
+      file("/usr/include/openssl/opensslv.h", "libssl-dev"),
+      file(
+        "/usr/share/keyrings/debian-archive-keyring.gpg",
+        "debian-archive-keyring",
+      ),
+    );
+  }
+  const missing: Need[] = [];
+  for (const n of needs) if (!(await n.check())) missing.push(n);
+  if (missing.length === 0) return;
+  const pkgs = [...new Set(missing.map((n) => n.pkg))];
+  const line = `apt-get install -y --no-install-recommends ${pkgs.join(" ")}`;
+  const isRoot = Deno.uid() === 0;
+  const debian = await pathExists("/etc/debian_version");
+  if (!isRoot || !debian) {
+    console.error(
+      `vm: missing ${
+        missing.map((n) => n.what).join(", ")
+      }; install them with: ${line}`,
+    );
+    Deno.exit(EXIT.prerequisites);
+  }
+  log(
+    `installing ${pkgs.join(" ")} (${
+      missing.map((n) => n.what).join(", ")
+    } missing)`,
+  );
+  const env = { DEBIAN_FRONTEND: "noninteractive" };
+  await run("apt-get", ["update", "-q"], {
+    env,
+    stream: "vm: apt: ",
+    every: 10,
+  });
+  await run("apt-get", [
+    "install",
+    "-y",
+    "-q",
+    "--no-install-recommends",
+    ...pkgs,
+  ], {
+    env,
+    stream: "vm: apt: ",
+    every: 10,
+  });
+  for (const n of missing) {
+    if (!(await n.check())) {
+      console.error(`vm: ${n.what} still missing after installing ${n.pkg}`);
+      Deno.exit(EXIT.prerequisites);
+    }
+  }
+}
+
+// ---- the guest's runtime share -----------------------------------------------
+
+const REPO = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
+
+/** DENO_DIR with everything the suite imports, filled on the host. */
+async function guestDenoDir(): Promise<string> {
+  const dir = `${cacheRoot()}/deno-dir-guest`;
+  await run(Deno.execPath(), [
+    "cache",
+    "--quiet",
+    "tools/ktap.ts",
+    "tests/all.ts",
+    "tools/bench_guest.ts",
+  ], {
+    cwd: REPO,
+    env: { DENO_DIR: dir, NO_COLOR: "1" },
+  });
+  return dir;
+}
+
+async function prepareRuntime(
+  a: Args,
+  runDir: string,
+  selftestsDir: string | undefined,
+): Promise<string> {
+  const rt = `${runDir}/rt`;
+  await Deno.mkdir(rt, { recursive: true });
+  try {
+    await Deno.link(Deno.execPath(), `${rt}/deno`);
+  } catch {
+    await Deno.copyFile(Deno.execPath(), `${rt}/deno`);
+  }
+  await run("cp", ["-a", await guestDenoDir(), `${rt}/deno-dir`]);
+  if (selftestsDir) await run("cp", ["-a", selftestsDir, `${rt}/selftests`]);
+  const env = [
+    `KTAP_ARGS='${a.ktap.join(" ")}'`,
+    `REFERENCE=${a.reference || a.bench ? 1 : 0}`,
+    `BENCH=${a.bench ? 1 : 0}`,
+    `INJECT=${a.inject ?? ""}`,
+    `HUGEPAGES=256`,
+  ];
+  await Deno.writeTextFile(`${rt}/run.env`, env.join("\n") + "\n");
+  return rt;
+}
+
+// ---- main -----------------------------------------------------------------------
+
+async function validKernelImage(path: string): Promise<void> {
+  let head: Uint8Array;
+  try {
+    const f = await Deno.open(path);
+    head = new Uint8Array(0x210);
+    await f.read(head);
+    f.close();
+  } catch (e) {
+    throw new UsageError(
+      `--kernel ${path}: ${e instanceof Error ? e.message : e}`,
+    );
+  }
+  // bzImage boot protocol: "HdrS" at offset 0x202
+  const magic = new TextDecoder().decode(head.subarray(0x202, 0x206));
+  if (magic !== "HdrS") {
+    throw new UsageError(
+      `--kernel ${path} is not an x86 bzImage (no "HdrS" boot header at 0x202)`,
+    );
+  }
+}
+
+async function main(): Promise<number> {
+  let a: Args;
+  try {
+    a = parseArgs(Deno.args);
+    if (a.kernel) await validKernelImage(a.kernel);
+  } catch (e) {
+    if (e instanceof UsageError) {
+      console.error(`vm: ${e.message}`);
+      return EXIT.usage;
+    }
+    throw e;
+  }
+  const t0 = performance.now();
+  await prerequisites(a.kernel === undefined || a.reference || a.bench);
+
+  let kernel: Kernel | undefined;
+  let selftests: string | undefined;
+  try {
+    if (!a.kernel) kernel = await ensureKernel(a.series);
+    if (a.reference || a.bench) {
+      const k = kernel ?? await ensureKernel(a.series);
+      selftests = (await ensureSelftests(a.series, k.dir)).dir;
+    }
+  } catch (e) {
+    if (e instanceof ConfigError) {
+      for (const p of e.problems) console.error(`vm: ${p}`);
+      console.error(
+        `vm: ${e.message}; adjust fixtures/kernel/iommufd-guest.config`,
+      );
+      return EXIT.kernel;
+    }
+    if (e instanceof CommandError) {
+      console.error(`vm: ${e.message}\n${e.output}`);
+      return EXIT.kernel;
+    }
+    throw e;
+  }
+  const bzImage = a.kernel ?? kernel!.bzImage;
+  const buildSeconds = (performance.now() - t0) / 1000;
+
+  const stamp = new Date().toISOString().replace(/[:.]/g, "-");
+  const results = a.results ??
+    `${cacheRoot()}/results/${stamp}-${
+      a.kernel ? "custom" : kernel!.version
+    }-${a.iommu}`;
+  await Deno.mkdir(results, { recursive: true });
+  const runDir = await Deno.makeTempDir({ prefix: "iommufd-run-" });
+  try {
+    const initramfs = await ensureInitramfs(Deno.execPath());
+    const rt = await prepareRuntime(a, runDir, selftests);
+    log(
+      `booting ${bzImage} (TCG, -cpu max, ${
+        a.iommu === "none" ? "no vIOMMU" : `${a.iommu}-iommu`
+      }, edu, mtty)`,
+    );
+    const ktap: string[] = [];
+    const r = await boot({
+      bzImage,
+      initramfs,
+      iommu: a.iommu,
+      suiteDir: REPO,
+      runtimeDir: rt,
+      resultsDir: results,
+      memMiB: a.mem,
+      smp: 2,
+      timeout: a.timeout,
+      onKtap: (line) => {
+        ktap.push(line);
+        console.log(line);
+      },
+    });
+    if (r.bail !== undefined) {
+      const where = r.running ? ` while running ${r.running}` : "";
+      const bail = `Bail out! ${r.bail}${where}`;
+      console.log(bail);
+      for (const l of r.oops) console.log(`# ${l}`);
+      ktap.push(bail, ...r.oops.map((l) => `# ${l}`));
+    }
+    await Deno.writeTextFile(`${results}/ktap.txt`, ktap.join("\n") + "\n");
+    let code = r.bail !== undefined ? EXIT.guest : await suiteExit(results);
+
+    if (a.reference && r.bail === undefined) {
+      const c = new Map([
+        ...parseKtap(await readOr(`${results}/c-iommufd.ktap`)),
+        ...parseKtap(await readOr(`${results}/c-iommufd_fail_nth.ktap`)),
+      ]);
+      const p = parity(c, parseKtap(ktap.join("\n")));
+      const table = formatParity(p);
+      await Deno.writeTextFile(
+        `${results}/parity.txt`,
+        table.join("\n") + "\n",
+      );
+      for (const l of table) console.log(`# ${l}`);
+      if (p.mismatches > 0 && code === 0) code = 1;
+    }
+    if (a.bench && r.bail === undefined) {
+      const { printBench } = await import("./lib/bench.ts");
+      await printBench(results);
+    }
+    log(
+      `build/cache ${buildSeconds.toFixed(1)} s, launch to first case ${
+        r.firstCase?.toFixed(1) ?? "-"
+      } s, VM wall ${r.wall.toFixed(1)} s`,
+    );
+    log(`results: ${results}`);
+    return code;
+  } finally {
+    await Deno.remove(runDir, { recursive: true }).catch(() => {});
+  }
+}
+
+async function readOr(path: string): Promise<string> {
+  try {
+    return await Deno.readTextFile(path);
+  } catch {
+    return "";
+  }
+}
+
+async function suiteExit(results: string): Promise<number> {
+  const text = (await readOr(`${results}/ktap.exit`)).trim();
+  const n = Number(text);
+  if (text === "" || !Number.isInteger(n)) {
+    console.log("Bail out! the guest did not record the suite's exit code");
+    return EXIT.guest;
+  }
+  return n;
+}
+
+if (import.meta.main) Deno.exit(await main());
