@@ -21,7 +21,8 @@
  * @module
  */
 
-import { fdTarget, openFds } from "../../ffi/sys.ts";
+import { compareSeries } from "../../ffi/struct.ts";
+import { fdTarget, kernelSeries, openFds } from "../../ffi/sys.ts";
 import { AssertionAbort, CaseContext, SkipSignal } from "./expect.ts";
 import { type Capability, missing } from "./probe.ts";
 
@@ -72,6 +73,11 @@ export interface TestOptions<Variant> {
    * case runs (the C test's SKIP() at its start), or undefined to run it.
    */
   readonly skipIf?: (variant: Variant) => string | undefined;
+  /**
+   * First kernel series whose C suite has this test ("7.3"): on an older
+   * kernel the case does not exist, as in that kernel's selftest.
+   */
+  readonly since?: string;
 }
 
 /** One registered case. */
@@ -95,6 +101,9 @@ export interface CaseResult {
 }
 
 const registry: Case[] = [];
+
+/** The running kernel's series ("6.12"): decides which C ids exist. */
+const runningSeries = kernelSeries();
 
 /** Every case registered so far, in declaration order. */
 export function allCases(): readonly Case[] {
@@ -133,6 +142,7 @@ export function defineFixture<Self, Variant = Record<string, never>>(
   return {
     name,
     test(test, fn, options = {}): void {
+      if (!existsOnThisKernel(options.since)) return;
       for (const [vname, variant] of variants) {
         const id = vname ? `${name}.${vname}.${test}` : `${name}.${test}`;
         const skip = missing([
@@ -162,6 +172,23 @@ export function defineFixture<Self, Variant = Record<string, never>>(
       }
     },
   };
+}
+
+/** Whether a test or variant introduced in `since` exists on this kernel. */
+export function existsOnThisKernel(since: string | undefined): boolean {
+  return since === undefined || compareSeries(runningSeries, since) >= 0;
+}
+
+/**
+ * The variants of a table that exist on the running kernel (entries may
+ * carry `since: "7.3"`), in declaration order.
+ */
+export function variantsFor<V extends { since?: string }>(
+  table: Readonly<Record<string, V>>,
+): Record<string, V> {
+  return Object.fromEntries(
+    Object.entries(table).filter(([, v]) => existsOnThisKernel(v.since)),
+  );
 }
 
 async function runCase<Self, Variant>(

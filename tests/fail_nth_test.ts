@@ -1,0 +1,7 @@
+/**
+ * Placeholder: the cases of this uAPI area are being ported.
+ *
+ * @module
+ */
+
+export {};
