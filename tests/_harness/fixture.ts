@@ -258,8 +258,19 @@ function registerDenoTest(c: Case): void {
     sanitizeResources: false,
     fn: async () => {
       const lines: string[] = [];
+      const t0 = performance.now();
       const r = await c.run((line) => lines.push(line));
+      const seconds = (performance.now() - t0) / 1000;
       if (r.status === "fail") throw new Error(`${c.id} failed:\n${r.detail}`);
+      // Under `deno test` a synchronous ioctl cannot be interrupted; the KTAP
+      // front end kills a case at its timeout, here an overrun still fails.
+      if (seconds > c.timeout) {
+        throw new Error(
+          `${c.id} took ${
+            seconds.toFixed(1)
+          } s, over its ${c.timeout} s timeout`,
+        );
+      }
       if (r.status === "skip") console.log(`SKIP ${c.id}: ${r.detail}`);
     },
   });

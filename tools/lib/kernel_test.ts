@@ -1,0 +1,52 @@
+import { assertEquals } from "@std/assert";
+import { readText } from "../../ffi/sys.ts";
+import { parseConfig, parseFragment } from "./kernel.ts";
+
+Deno.test("kernel: the fragment's requested options parse", () => {
+  const text = readText(
+    new URL("../../fixtures/kernel/iommufd-guest.config", import.meta.url)
+      .pathname,
+  );
+  const { on, off } = parseFragment(text);
+  for (
+    const need of [
+      "IOMMUFD",
+      "IOMMUFD_TEST",
+      "FAULT_INJECTION",
+      "FAULT_INJECTION_DEBUG_FS",
+      "FAILSLAB",
+      "FAIL_PAGE_ALLOC",
+      "VFIO",
+      "VFIO_GROUP",
+      "VFIO_DEVICE_CDEV",
+      "IOMMUFD_VFIO_CONTAINER",
+      "VFIO_PCI",
+      "VFIO_MDEV",
+      "SAMPLE_VFIO_MDEV_MTTY",
+      "VIRTIO_IOMMU",
+      "INTEL_IOMMU",
+      "IRQ_REMAP",
+      "HUGETLBFS",
+      "TRANSPARENT_HUGEPAGE",
+      "NET_9P",
+      "NET_9P_VIRTIO",
+      "9P_FS",
+    ]
+  ) {
+    assertEquals(on.includes(need), true, `fragment lacks CONFIG_${need}=y`);
+  }
+  assertEquals(off.includes("VFIO_CONTAINER"), true);
+  assertEquals(on.some((s) => off.includes(s)), false);
+});
+
+Deno.test("kernel: .config values parse", () => {
+  const m = parseConfig(
+    'CONFIG_A=y\n# CONFIG_B is not set\nCONFIG_C=m\nCONFIG_D="x"\n',
+  );
+  assertEquals([m.get("A"), m.get("B"), m.get("C"), m.get("D")], [
+    "y",
+    undefined,
+    "m",
+    '"x"',
+  ]);
+});

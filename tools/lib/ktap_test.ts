@@ -1,0 +1,133 @@
+import { assertEquals } from "@std/assert";
+import { readText } from "../../ffi/sys.ts";
+import {
+  type CaseId,
+  enabled,
+  type Filter,
+  footer,
+  header,
+  junit,
+  type Outcome,
+  resultLines,
+  runLine,
+  Totals,
+} from "./ktap.ts";
+import { formatParity, parity, parseKtap } from "./parity.ts";
+
+const c = (fixture: string, variant: string, test: string): CaseId => ({
+  id: variant ? `${fixture}.${variant}.${test}` : `${fixture}.${test}`,
+  fixture,
+  variant,
+  test,
+});
+const area = c("iommufd_ioas", "mock_domain", "area");
+const close = c("iommufd", "", "simple_close");
+const f = (opt: Filter["opt"], value: string): Filter => ({ opt, value });
+
+Deno.test("ktap filters: first match wins, as test_enabled() in kselftest_harness.h", () => {
+  assertEquals(enabled(area, []), true);
+  assertEquals(enabled(area, [f("f", "iommufd")]), false);
+  assertEquals(enabled(area, [f("f", "iommufd_ioas")]), true);
+  assertEquals(enabled(area, [f("F", "iommufd_ioas")]), false);
+  assertEquals(enabled(area, [f("F", "iommufd")]), true); // only exclusions
+  assertEquals(
+    enabled(area, [f("V", "mock_domain"), f("f", "iommufd_ioas")]),
+    false,
+  );
+  assertEquals(
+    enabled(area, [f("f", "iommufd_ioas"), f("V", "mock_domain")]),
+    true,
+  );
+  assertEquals(enabled(area, [f("t", "area")]), true);
+  assertEquals(enabled(area, [f("r", "iommufd_ioas:mock_domain:area")]), true);
+  assertEquals(enabled(area, [f("r", "iommufd_ioas.mock_domain.area")]), true);
+  assertEquals(enabled(area, [f("r", "iommufd_ioas:no_domain:area")]), false);
+  assertEquals(enabled(close, [f("r", "iommufd:simple_close")]), true);
+  assertEquals(enabled(close, [f("r", "iommufd.simple_close")]), true);
+  assertEquals(enabled(close, [f("r", "iommufd::simple_close")]), false);
+});
+
+Deno.test("ktap output matches the golden transcript (kselftest harness shape)", () => {
+  const t = new Totals();
+  const lines = header(4, 2, false);
+  const outcomes: [CaseId, Outcome][] = [
+    [close, { status: "pass", detail: "", seconds: 0.01 }],
+    [c("iommufd", "", "cmd_fail"), {
+      status: "fail",
+      detail: "x",
+      seconds: 0.02,
+    }],
+    [area, {
+      status: "skip",
+      detail: "needs CONFIG_IOMMUFD_TEST=y (IOMMU_TEST_CMD returned ENOTTY)",
+      seconds: 0,
+    }],
+    [c("iommufd_ioas", "mock_domain", "copy_sweep"), {
+      status: "timeout",
+      detail: "30 seconds",
+      seconds: 30,
+    }],
+  ];
+  outcomes.forEach(([id, o], i) => {
+    lines.push(runLine(id.id), ...resultLines(i + 1, id.id, o));
+    t.add(o);
+  });
+  lines.push(...footer(t));
+  const golden = readText(
+    new URL("../../fixtures/ktap/golden.ktap", import.meta.url).pathname,
+  );
+  assertEquals(lines.join("\n") + "\n", golden);
+  assertEquals(t.exitCode, 1);
+});
+
+Deno.test("ktap exit codes: 0 pass, 1 fail, 4 all skipped", () => {
+  const t = new Totals();
+  t.add({ status: "skip", detail: "", seconds: 0 });
+  assertEquals(t.exitCode, 4);
+  t.add({ status: "pass", detail: "", seconds: 0 });
+  assertEquals(t.exitCode, 0);
+  t.add({ status: "error", detail: "", seconds: 0 });
+  assertEquals(t.exitCode, 1);
+});
+
+Deno.test("junit: one testsuite per fixture, skips and failures marked", () => {
+  const xml = junit([
+    { c: close, o: { status: "pass", detail: "", seconds: 0.5 } },
+    {
+      c: area,
+      o: {
+        status: "fail",
+        detail: "IOMMU_IOAS_MAP: expected ENOENT (2), got <EBUSY> (16)",
+        seconds: 1,
+      },
+    },
+  ]);
+  assertEquals((xml.match(/<testsuite /g) ?? []).length, 2);
+  assertEquals(
+    xml.includes(
+      '<failure message="IOMMU_IOAS_MAP: expected ENOENT (2), got &lt;EBUSY&gt; (16)">',
+    ),
+    true,
+  );
+});
+
+Deno.test("parity: a C case missing from the Deno run is a mismatch", () => {
+  const cRun = parseKtap([
+    "TAP version 13",
+    "1..3",
+    "ok 1 iommufd.simple_close",
+    "not ok 2 iommufd_ioas.no_domain.area",
+    "ok 3 iommufd_ioas.mock_domain.area # SKIP no hugepages",
+  ].join("\n"));
+  const denoRun = parseKtap(
+    "ok 1 iommufd.simple_close\nnot ok 2 iommufd_ioas.no_domain.area\nok 9 extra.case",
+  );
+  const p = parity(cRun, denoRun);
+  assertEquals(p.mismatches, 1);
+  assertEquals(
+    p.rows.find((r) => r.id === "iommufd_ioas.mock_domain.area")?.deno,
+    "missing",
+  );
+  assertEquals(p.denoOnly, ["extra.case"]);
+  assertEquals(formatParity(p).at(-1), "parity: 3 cases, 1 mismatches");
+});
