@@ -107,8 +107,10 @@ async function child(ids: readonly string[]): Promise<void> {
       continue;
     }
     emit({ e: "start", id });
+    const t0 = performance.now();
     const r = await c.run((line) => emit({ e: "log", line }));
-    emit({ e: "end", id, status: r.status, detail: r.detail });
+    const seconds = (performance.now() - t0) / 1000;
+    emit({ e: "end", id, status: r.status, detail: r.detail, seconds });
   }
 }
 
@@ -120,6 +122,8 @@ interface ChildEvent {
   line?: string;
   status?: Outcome["status"];
   detail?: string;
+  /** The case's duration as the child measured it. */
+  seconds?: number;
 }
 
 /** Runs `cases` (one fixture) in child processes; calls back per outcome. */
@@ -180,7 +184,9 @@ async function runFixture(
         const c = byId.get(ev.id ?? "");
         if (!c) continue;
         done.add(c.id);
-        const seconds = current ? (performance.now() - current.t0) / 1000 : 0;
+        // The child's own clock: both events may arrive in one read.
+        const seconds = ev.seconds ??
+          (current ? (performance.now() - current.t0) / 1000 : 0);
         current = undefined;
         onEnd(c, {
           status: ev.status ?? "error",
