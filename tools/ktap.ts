@@ -98,6 +98,9 @@ function print(line: string): void {
 
 async function child(ids: readonly string[]): Promise<void> {
   const byId = new Map(allCases().map((c) => [c.id, c]));
+  // Wait for the parent's "go" (it may start us ahead of our turn).
+  const buf = new Uint8Array(16);
+  if ((await Deno.stdin.read(buf)) === null) return;
   const emit = (e: Record<string, unknown>): void =>
     print(EVENT + JSON.stringify(e));
   for (const id of ids) {
@@ -126,30 +129,50 @@ interface ChildEvent {
   seconds?: number;
 }
 
+/**
+ * Starts a child for `cases`. It loads the suite and then waits for "go" on
+ * stdin, so the next fixture's child can start up (which costs seconds
+ * under TCG) while the current fixture runs.
+ */
+function spawnChild(cases: readonly Case[]): Deno.ChildProcess {
+  return new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--allow-ffi",
+      "--no-prompt",
+      new URL(import.meta.url).pathname,
+      "--child",
+      ...cases.map((c) => c.id),
+    ],
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1" },
+  }).spawn();
+}
+
+async function go(proc: Deno.ChildProcess): Promise<void> {
+  const w = proc.stdin.getWriter();
+  try {
+    await w.write(new TextEncoder().encode("go\n"));
+    await w.close();
+  } catch { /* the child died early: its exit status tells */ }
+}
+
 /** Runs `cases` (one fixture) in child processes; calls back per outcome. */
 async function runFixture(
   cases: readonly Case[],
+  prespawned: Deno.ChildProcess | undefined,
   onStart: (c: Case) => void,
   onLog: (line: string) => void,
   onEnd: (c: Case, o: Outcome) => void,
 ): Promise<void> {
   let pending = [...cases];
+  let ready = prespawned;
   while (pending.length > 0) {
-    const cmd = new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        "--allow-ffi",
-        "--no-prompt",
-        new URL(import.meta.url).pathname,
-        "--child",
-        ...pending.map((c) => c.id),
-      ],
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-      env: { NO_COLOR: "1" },
-    });
-    const proc = cmd.spawn();
+    const proc = ready ?? spawnChild(pending);
+    ready = undefined;
+    await go(proc);
     let current: { c: Case; t0: number } | undefined;
     let timedOut: Case | undefined;
     let timer: ReturnType<typeof setTimeout> | undefined;
@@ -289,6 +312,9 @@ async function parent(o: Options): Promise<number> {
 
   // Fixtures in registry order; skipped cases print in place.
   const fixtures = [...new Set(selected.map((c) => c.fixture))];
+  const runnableOf = (f: string): Case[] =>
+    selected.filter((c) => c.fixture === f && c.skip === undefined);
+  const prespawned = new Map<string, Deno.ChildProcess>();
   for (const fixture of fixtures) {
     const cases = selected.filter((c) => c.fixture === fixture);
     let printed = 0;
@@ -302,8 +328,17 @@ async function parent(o: Options): Promise<number> {
       }
     };
     const runnable = cases.filter((c) => c.skip === undefined);
+    const current = prespawned.get(fixture);
+    // Start the next fixture's child now, while this one runs.
+    const following = fixtures.slice(fixtures.indexOf(fixture) + 1).find((f) =>
+      runnableOf(f).length > 0
+    );
+    if (following !== undefined && !prespawned.has(following)) {
+      prespawned.set(following, spawnChild(runnableOf(following)));
+    }
     await runFixture(
       runnable,
+      current,
       (c) => {
         flushSkipsBefore(cases.indexOf(c));
         printed = cases.indexOf(c) + 1;
