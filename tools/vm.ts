@@ -202,7 +202,10 @@ async function isStaticBusybox(): Promise<boolean> {
   }
 }
 
-async function prerequisites(build: boolean): Promise<void> {
+async function prerequisites(
+  build: boolean,
+  reference: boolean,
+): Promise<void> {
   const needs: Need[] = [
     bin("qemu-system-x86_64", "qemu-system-x86"),
     {
@@ -233,6 +236,10 @@ async function prerequisites(build: boolean): Promise<void> {
         "debian-archive-keyring",
       ),
     );
+  }
+  if (reference) {
+    // The 7.x C selftests drop CAP_IPC_LOCK with libcap (change_process).
+    needs.push(file("/usr/include/sys/capability.h", "libcap-dev"));
   }
   const missing: Need[] = [];
   for (const n of needs) if (!(await n.check())) missing.push(n);
@@ -360,7 +367,10 @@ async function main(): Promise<number> {
     throw e;
   }
   const t0 = performance.now();
-  await prerequisites(a.kernel === undefined || a.reference || a.bench);
+  await prerequisites(
+    a.kernel === undefined || a.reference || a.bench,
+    a.reference || a.bench,
+  );
 
   let kernel: Kernel | undefined;
   let selftests: string | undefined;
