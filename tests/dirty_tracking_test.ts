@@ -59,7 +59,7 @@ import variants from "../fixtures/iommufd/variants.json" with {
 import type { CaseContext } from "./_harness/expect.ts";
 import { defineFixture, variantsFor } from "./_harness/fixture.ts";
 import { HUGEPAGE_SIZE, PAGE_SIZE } from "./_lib/buffer.ts";
-import { mockDirtyBitmapsFast } from "./_lib/dirty_bitmaps.ts";
+import { mockDirtyBitmaps } from "./_lib/dirty_bitmaps.ts";
 import {
   BITS_PER_BYTE,
   destroy,
@@ -363,7 +363,7 @@ function dirtyBitmapCase(
   const bitmap = self.bitmap!.bytes;
   // Page aligned, PAGE_SIZE unaligned, u64 unaligned
   for (const offset of [0, MOCK_PAGE_SIZE, 0xff1]) {
-    mockDirtyBitmapsFast(ctx, f, {
+    mockDirtyBitmaps(ctx, f, {
       hwpt_id,
       length: variant.buffer_size,
       iova: MOCK_APERTURE_START,

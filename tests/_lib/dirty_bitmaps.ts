@@ -1,7 +1,7 @@
 /**
  * `test_mock_dirty_bitmaps` of iommufd_utils.h (6.12 and 7.3) for the large
  * iommufd_dirty_tracking variants: the same three steps and the same
- * assertions as `mockDirtyBitmaps` in iommufd_utils.ts, but the bit checks
+ * assertions as C's _test_mock_dirty_bitmaps, and the bit checks
  * are plain loads with no per-bit allocation (a message is built only for a
  * bit that is wrong), so the 64M/128M variants (32768/65536 bits, three
  * bitmap placements, two passes each) stay cheap under TCG.
@@ -20,7 +20,7 @@ import {
   setBit,
 } from "./iommufd_utils.ts";
 
-/** Arguments of {@link mockDirtyBitmapsFast}: C's `test_mock_dirty_bitmaps` macro arguments. */
+/** Arguments of {@link mockDirtyBitmaps}: C's `test_mock_dirty_bitmaps` macro arguments. */
 export interface MockDirtyBitmapsOptions {
   readonly hwpt_id: number;
   /** Bytes of IOVA covered (`length`). */
@@ -49,7 +49,7 @@ export interface MockDirtyBitmapsOptions {
  * `pte_size / page_size` bits of each set are dirty: the IO page is), then
  * read it again (all clear, unless NO_CLEAR).
  */
-export function mockDirtyBitmapsFast(
+export function mockDirtyBitmaps(
   ctx: CaseContext,
   iommufd: Iommufd,
   o: MockDirtyBitmapsOptions,

@@ -58,7 +58,6 @@ import {
   IOMMU_HW_INFO_FLAG_INPUT_TYPE,
   IOMMU_HW_INFO_TYPE_DEFAULT,
   IOMMU_HWPT_DIRTY_TRACKING_ENABLE,
-  IOMMU_HWPT_GET_DIRTY_BITMAP_NO_CLEAR,
   iommu_hwpt_page_response,
   iommu_hwpt_pgfault,
   IOMMU_IOAS_MAP_FIXED_IOVA,
@@ -567,78 +566,6 @@ export function mockDomainSetDirty(
     page_size: o.page_size,
     uptr: o.bitmap,
   })).out_nr_dirty;
-}
-
-/**
- * test_mock_dirty_bitmaps(hwpt_id, length, iova, page_size, pte_size,
- * bitmap, bitmap_size, flags): mark every `2 * pte_size / page_size`-th bit
- * dirty in the mock, then read the bitmap twice (the second read is clear
- * unless NO_CLEAR). `nbits` is the macro's `bitmap_size` argument, which
- * the helper uses as a bit count (iommufd.c passes self->bitmap_size =
- * buffer_size / page_size).
- */
-export function mockDirtyBitmaps(
-  ctx: CaseContext,
-  iommufd: Iommufd,
-  o: {
-    readonly hwpt_id: number;
-    readonly length: U64;
-    readonly iova: U64;
-    readonly page_size: number;
-    readonly pte_page_size: number;
-    readonly bitmap: Uint8Array;
-    readonly nbits: number;
-    readonly flags: number;
-  },
-): void {
-  const npte = Math.floor(o.pte_page_size / o.page_size);
-  const pteset = 2 * npte;
-  if (pteset === 0) {
-    // C divides by zero here (nbits / pteset) and dies with SIGFPE.
-    ctx.fail(
-      `test_mock_dirty_bitmaps: pte_page_size ${o.pte_page_size} < page_size ${o.page_size}`,
-    );
-  }
-  const nr = Math.floor(o.nbits / pteset) || 1;
-  const bitmapSize = divRoundUp(o.nbits, BITS_PER_BYTE);
-  const { bitmap } = o;
-  const args = {
-    hwpt_id: o.hwpt_id,
-    length: o.length,
-    iova: o.iova,
-    page_size: o.page_size,
-    bitmap,
-  };
-
-  // Mark all even bits as dirty in the mock domain
-  bitmap.fill(0, 0, bitmapSize);
-  for (let i = 0; i < o.nbits; i += pteset) setBit(bitmap, i);
-  const outDirty = mockDomainSetDirty(ctx, iommufd, args);
-  ctx.assertEq(BigInt(nr), outDirty, "IOMMU_TEST_OP_DIRTY: out_nr_dirty");
-
-  // Expect all even bits as dirty in the user bitmap
-  bitmap.fill(0, 0, bitmapSize);
-  getDirtyBitmap(ctx, iommufd, { ...args, flags: o.flags });
-  for (let i = 0; i < o.nbits; i += pteset) {
-    for (let j = 0; j < pteset; j++) {
-      ctx.assertEq(j < npte, testBit(bitmap, i + j), `dirty bit ${i + j}`);
-    }
-    ctx.assertEq(i % pteset === 0, testBit(bitmap, i), `dirty bit ${i}`);
-  }
-
-  // It was read already: expect all zeroes (unless NO_CLEAR)
-  bitmap.fill(0, 0, bitmapSize);
-  getDirtyBitmap(ctx, iommufd, { ...args, flags: o.flags });
-  const noClear = (o.flags & IOMMU_HWPT_GET_DIRTY_BITMAP_NO_CLEAR) !== 0;
-  for (let i = 0; i < o.nbits; i += pteset) {
-    for (let j = 0; j < pteset; j++) {
-      ctx.assertEq(
-        j < npte && noClear,
-        testBit(bitmap, i + j),
-        `dirty bit ${i + j} on the second read`,
-      );
-    }
-  }
 }
 
 // ---------------------------------------------------------------------------
