@@ -22,7 +22,7 @@
  * @module
  */
 
-import { describeErrno, Errno, ErrnoError } from "../../ffi/errno.ts";
+import { describeErrno, Errno } from "../../ffi/errno.ts";
 import { Iommufd } from "../../ffi/iommufd.ts";
 import {
   MAP_ANONYMOUS,
@@ -31,7 +31,6 @@ import {
   PROT_READ,
   PROT_WRITE,
 } from "../../ffi/mem.ts";
-import { mdCheckRefs } from "../../ffi/mock.ts";
 import { compareSeries } from "../../ffi/struct.ts";
 import {
   gettid,
@@ -44,6 +43,7 @@ import {
   tryPwrite,
   tryWriteText,
 } from "../../ffi/sys.ts";
+import { teardownIommufd } from "./teardown.ts";
 import type { CaseContext } from "../_harness/expect.ts";
 import type { Fixture, TestOptions } from "../_harness/fixture.ts";
 import { capabilities } from "../_harness/probe.ts";
@@ -138,39 +138,17 @@ export function failNthMfd(): number {
 }
 
 /**
- * teardown_iommufd() of iommufd_utils.h with iommufd_fail_nth.c's buffer:
- * close the fd, reopen /dev/iommu and have the mock check that no page of
- * the 2 MiB buffer is still pinned. EXPECTs, as in C.
+ * teardown_iommufd() of iommufd_utils.h with iommufd_fail_nth.c's buffer
+ * (2 MiB) as the region whose pins are checked.
  */
 export function teardownFailNthIommufd(
   ctx: CaseContext,
   iommufd: Iommufd | undefined,
 ): void {
-  if (iommufd === undefined || iommufd.fd < 0) return;
-  const closed = iommufd.close();
-  ctx.expectEq(
-    0,
-    closed.ret,
-    `close(iommufd) (${describeErrno(closed.errno)})`,
-  );
-  let check: Iommufd;
-  try {
-    check = Iommufd.open();
-  } catch (e) {
-    if (!(e instanceof ErrnoError)) throw e;
-    ctx.fail(e.message, false);
-    return;
-  }
-  try {
-    const r = mdCheckRefs(check, {
-      uptr: failNthBuffer().addr,
-      length: FAIL_NTH_BUFFER_SIZE,
-    });
-    ctx.expectEq(0, r.ret, `${r.op} (${describeErrno(r.errno)})`);
-  } finally {
-    const c = check.close();
-    ctx.expectEq(0, c.ret, `close(/dev/iommu) (${describeErrno(c.errno)})`);
-  }
+  teardownIommufd(ctx, iommufd, {
+    addr: failNthBuffer().addr,
+    length: FAIL_NTH_BUFFER_SIZE,
+  });
 }
 
 /** struct fail_nth_state: the fail-nth fd and the current iteration. */

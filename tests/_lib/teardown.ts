@@ -1,23 +1,31 @@
 /**
  * teardown_iommufd() from iommufd_utils.h: close the fixture's fd, reopen
- * /dev/iommu and have the mock check that no page of the global buffer is
- * still pinned (MD_CHECK_REFS, refs 0). Where the kernel has no mock
- * (CONFIG_IOMMUFD_TEST off) only the close is checked.
+ * /dev/iommu and have the mock check that no page of the program's global
+ * buffer is still pinned (MD_CHECK_REFS, refs 0). EXPECTs, as in C. Where
+ * the kernel has no mock (CONFIG_IOMMUFD_TEST off) only the close is
+ * checked.
  *
  * @module
  */
 
+import { describeErrno, ErrnoError } from "../../ffi/errno.ts";
 import { Iommufd } from "../../ffi/iommufd.ts";
 import { mdCheckRefs } from "../../ffi/mock.ts";
-import { describeErrno } from "../../ffi/errno.ts";
 import type { CaseContext } from "../_harness/expect.ts";
 import { capabilities } from "../_harness/probe.ts";
 import { buffer, BUFFER_SIZE } from "./buffer.ts";
 
-/** Closes `iommufd` (if open) and checks for leaked pins, as C does. */
+/** The memory whose pins teardown checks: iommufd.c's global buffer by default. */
+export interface CheckedRegion {
+  readonly addr: bigint;
+  readonly length: number;
+}
+
+/** Closes `iommufd` (if open) and checks `region` for leaked pins, as C does. */
 export function teardownIommufd(
   ctx: CaseContext,
   iommufd: Iommufd | undefined,
+  region?: CheckedRegion,
 ): void {
   if (iommufd === undefined || iommufd.fd < 0) return;
   const closed = iommufd.close();
@@ -27,11 +35,21 @@ export function teardownIommufd(
     `close(iommufd) (${describeErrno(closed.errno)})`,
   );
   if (!capabilities.iommufd_test.ok) return;
-  using check = Iommufd.open();
-  ctx.ok(
-    mdCheckRefs(check, {
-      uptr: buffer().addr,
-      length: BigInt(BUFFER_SIZE),
-    }),
-  );
+  const { addr, length } = region ??
+    { addr: buffer().addr, length: BUFFER_SIZE };
+  let check: Iommufd;
+  try {
+    check = Iommufd.open();
+  } catch (e) {
+    if (!(e instanceof ErrnoError)) throw e;
+    ctx.fail(e.message, false);
+    return;
+  }
+  try {
+    const r = mdCheckRefs(check, { uptr: addr, length: BigInt(length) });
+    ctx.expectEq(0, r.ret, `${r.op} (${describeErrno(r.errno)})`);
+  } finally {
+    const c = check.close();
+    ctx.expectEq(0, c.ret, `close(/dev/iommu) (${describeErrno(c.errno)})`);
+  }
 }
