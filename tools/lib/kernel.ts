@@ -122,7 +122,10 @@ async function unmetDependencies(
     }
   }
   return `depends on ${deps.join(" && ")}` +
-    (unmet.size ? ` (unmet: ${[...unmet].join(", ")})` : "");
+    (unmet.size
+      ? ` (unmet: ${[...unmet].join(", ")})`
+      : " (all met: another option excludes it, e.g. a 'depends on !" +
+        symbol + "')");
 }
 
 /** Checks the merged .config against the fragment; throws ConfigError. */
