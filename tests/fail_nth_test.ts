@@ -102,6 +102,12 @@ function teardown(ctx: CaseContext, self: Self): void {
 
 const basic_fail_nth = defineFixture<Self>("basic_fail_nth", {
   requires: ["iommufd", "iommufd_test", "fault_injection"],
+  // fail-nth counts every fault point of this task, V8's own mmap and
+  // munmap included; one that fails aborts V8 ("Check failed: 0 ==
+  // munmap"). A full GC right before arming (--expose-gc, see
+  // FailNthState.enable) and a young generation large enough that no
+  // scavenge runs inside a sweep keep V8 out of the window.
+  v8Flags: ["--expose-gc", "--min-semi-space-size=32"],
   init: () => ({ iommufd: undefined, access_id: 0, stdev_id: 0, pasid: 0 }),
   setup: (ctx, self) => {
     // The global buffer, as C's constructor maps it before any test

@@ -140,6 +140,9 @@ function spawnChild(cases: readonly Case[]): Deno.ChildProcess {
       "run",
       "--allow-ffi",
       "--no-prompt",
+      ...(cases[0]?.v8Flags.length
+        ? [`--v8-flags=${cases[0].v8Flags.join(",")}`]
+        : []),
       new URL(import.meta.url).pathname,
       "--child",
       ...cases.map((c) => c.id),

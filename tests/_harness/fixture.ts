@@ -37,6 +37,12 @@ export interface FixtureSpec<Self, Variant> {
   readonly requires?:
     | readonly Capability[]
     | ((variant: Variant) => readonly Capability[]);
+  /**
+   * V8 flags for the KTAP front end's child process that runs this
+   * fixture (e.g. to keep V8's own syscalls out of a fault-injection
+   * window).
+   */
+  readonly v8Flags?: readonly string[];
   /** A fresh fixture object (the C FIXTURE struct, zeroed). */
   readonly init: () => Self;
   /** FIXTURE_SETUP: fills `self`. */
@@ -87,6 +93,8 @@ export interface Case {
   readonly variant: string;
   readonly test: string;
   readonly timeout: number;
+  /** V8 flags for the child process that runs the fixture. */
+  readonly v8Flags: readonly string[];
   /** Why the case is skipped on this machine, or undefined. */
   readonly skip: string | undefined;
   /** Runs setup, body and teardown; never throws. */
@@ -155,6 +163,7 @@ export function defineFixture<Self, Variant = Record<string, never>>(
           variant: vname,
           test,
           timeout: options.timeout ?? DEFAULT_TIMEOUT_SECONDS,
+          v8Flags: spec.v8Flags ?? [],
           skip,
           run: (log) => runCase(id, spec, variant, fn, log),
         };

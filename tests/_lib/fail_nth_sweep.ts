@@ -151,6 +151,10 @@ export function teardownFailNthIommufd(
   });
 }
 
+/** V8's gc(), present when the process runs with --expose-gc. */
+const collectGarbage: ((options: { type: "minor" }) => void) | undefined =
+  (globalThis as { gc?: (options: { type: "minor" }) => void }).gc;
+
 /** struct fail_nth_state: the fail-nth fd and the current iteration. */
 export class FailNthState {
   #fd = -1;
@@ -219,6 +223,10 @@ export class FailNthState {
   enable(ctx: CaseContext): void {
     if (this.#iteration === 0) return;
     const text = new TextEncoder().encode(String(this.#iteration));
+    // A young-generation GC now (the fixture's child runs with
+    // --expose-gc) leaves no scavenge due, and so no page to munmap,
+    // inside the window.
+    collectGarbage?.({ type: "minor" });
     const r = tryPwrite(this.#fd, text, 0n);
     if (r.ret !== text.length) {
       ctx.assertEq(
