@@ -46,7 +46,7 @@ import { EFD_CLOEXEC, pipe2 } from "./_lib/mm_child.ts";
 import {
   describeForkExit,
   FORK_CHILD_TIMEOUT_MS,
-  spawnForkChild,
+  forkMapChild,
 } from "./_lib/mm_fork.ts";
 
 const { EFAULT, ENOENT } = Errno;
@@ -237,20 +237,18 @@ iommufd_ioas.test("access_rw_unaligned", (ctx, self) => {
 
 // C forks; the child (same iommufd by fd-table copy, same MAP_SHARED buffer
 // pages in its own mm) maps the buffer at MOCK_APERTURE_START and exits.
-// Here the child is a second Deno process started with posix_spawn
-// (tests/_lib/mm_fork.ts): it takes the same iommufd open file with
-// pidfd_open(parent) + pidfd_getfd, maps the parent's buffer pages through
-// /proc/<parent>/map_files, issues the same IOMMU_IOAS_MAP and exits; the
-// parent waits with waitpid. C's ASSERT_EQ(child, waitpid(...)) becomes
-// "the child was reaped after exit 0", its exit status carrying the
-// child's own checks. Afterwards the same assertions as C.
+// Here too the child is a fork of this process (tests/_lib/mm_fork.ts) that
+// makes the same IOMMU_IOAS_MAP as a raw system call and exits; the parent
+// reaps it with waitpid. C's ASSERT_EQ(child, waitpid(...)) becomes "the
+// child was reaped after exit 0", its exit status carrying the child's own
+// check. Afterwards the same assertions as C.
 iommufd_ioas.test("fork_gone", (ctx, self) => {
   const f = self.iommufd;
   using access = MockAccess.create(ctx, f, self.ioas_id, 0);
 
   // Create a mapping with a different mm
   {
-    using child = spawnForkChild({
+    using child = forkMapChild({
       iommufd: f.fd,
       ioas_id: self.ioas_id,
       iova: MOCK_APERTURE_START,
@@ -258,7 +256,7 @@ iommufd_ioas.test("fork_gone", (ctx, self) => {
       length: BUFFER_SIZE,
     });
     const exit = child.wait(FORK_CHILD_TIMEOUT_MS);
-    ctx.assertEq("exit 0", describeForkExit(exit), "fork child");
+    ctx.assertEq("exit 0", describeForkExit(child, exit), "fork child");
   }
 
   if (self.stdev_id) {
@@ -275,17 +273,16 @@ iommufd_ioas.test("fork_gone", (ctx, self) => {
   access.destroy(ctx);
 });
 
-// C forks a child that maps the buffer, signals an eventfd and blocks
-// reading a pipe (both O_CLOEXEC, created before the fork) until the parent
-// closes the write end; the parent pins the pages from the live child's mm.
-// Here the child (tests/_lib/mm_fork.ts, as in fork_gone) also takes the
-// eventfd and the pipe's read end with pidfd_getfd before it signals, so
-// the parent closes its copy of the read end after the eventfd read instead
-// of right after the fork. The parent waits for the eventfd with poll on it
-// and the child's pidfd, so a child that dies early fails the case instead
-// of hanging it. C ignores the child's exit status (its read of the closed
-// pipe returns 0 and it exits 100); the Deno child exits 0 there, and any
-// other status fails the case.
+// C forks a child that closes the pipe's write end, maps the buffer, signals
+// an eventfd and blocks reading the pipe (both O_CLOEXEC, created before the
+// fork) until the parent closes the write end; the parent closes the read
+// end, waits for the eventfd and pins the pages from the live child's mm.
+// Here the child is a fork as in fork_gone making the same system calls.
+// The parent waits for the eventfd with poll on it and the child's pidfd,
+// so a child that dies early fails the case instead of hanging it, then
+// reads it as C does. C ignores the child's exit status (its read of the
+// closed pipe returns 0 and it exits 100); here that EOF is the expected
+// outcome and exits 0, and any other status fails the case.
 iommufd_ioas.test("fork_present", (ctx, self) => {
   const f = self.iommufd;
   using access = MockAccess.create(ctx, f, self.ioas_id, 0);
@@ -299,27 +296,27 @@ iommufd_ioas.test("fork_present", (ctx, self) => {
     ctx.assertNe(-1, efd, `eventfd (${describeErrno(efdResult.errno)})`);
 
     // Create a mapping with a different mm
-    using child = spawnForkChild({
+    using child = forkMapChild({
       iommufd: f.fd,
       ioas_id: self.ioas_id,
       iova: MOCK_APERTURE_START,
       buffer: buffer().addr,
       length: BUFFER_SIZE,
-      present: { efd, pipe: pipefds[0]! },
+      present: { efd, pipefds: [pipefds[0]!, pipefds[1]!] },
     });
+    tryClose(pipefds[0]!);
+    pipefds[0] = -1;
     const ready = child.waitReadable([efd], FORK_CHILD_TIMEOUT_MS);
     if (ready !== 0) {
       const exit = child.wait(0);
       ctx.fail(
         `fork child: expected a write to the eventfd, got ${
           ready === "timeout" ? "none in time, then " : ""
-        }${describeForkExit(exit)}`,
+        }${describeForkExit(child, exit)}`,
       );
     }
     const tmp = new Uint8Array(8);
     ctx.assertEq(8, tryRead(efd, tmp).ret, "read(efd)");
-    tryClose(pipefds[0]!);
-    pipefds[0] = -1;
 
     // Read pages from the remote process
     mockDomain(ctx, f, self.ioas_id);
@@ -328,7 +325,7 @@ iommufd_ioas.test("fork_present", (ctx, self) => {
     ctx.assertEq(0, tryClose(pipefds[1]!).ret, "close(pipefds[1])");
     pipefds[1] = -1;
     const exit = child.wait(FORK_CHILD_TIMEOUT_MS);
-    ctx.assertEq("exit 0", describeForkExit(exit), "fork child");
+    ctx.assertEq("exit 0", describeForkExit(child, exit), "fork child");
 
     access.destroy(ctx);
   } finally {
