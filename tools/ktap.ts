@@ -96,11 +96,18 @@ function print(line: string): void {
 
 // ---- child: run the given cases, report events on stdout -------------------
 
-async function child(ids: readonly string[]): Promise<void> {
+async function child(): Promise<void> {
   const byId = new Map(allCases().map((c) => [c.id, c]));
-  // Wait for the parent's "go" (it may start us ahead of our turn).
-  const buf = new Uint8Array(16);
-  if ((await Deno.stdin.read(buf)) === null) return;
+  // Wait for the parent's "go": one line, the JSON list of case ids (it
+  // starts us ahead of our turn, before it knows which cases we get).
+  let line = "";
+  const dec = new TextDecoder();
+  for await (const chunk of Deno.stdin.readable) {
+    line += dec.decode(chunk, { stream: true });
+    if (line.includes("\n")) break;
+  }
+  if (!line.includes("\n")) return;
+  const ids = JSON.parse(line.slice(0, line.indexOf("\n"))) as string[];
   const emit = (e: Record<string, unknown>): void =>
     print(EVENT + JSON.stringify(e));
   for (const id of ids) {
@@ -130,22 +137,19 @@ interface ChildEvent {
 }
 
 /**
- * Starts a child for `cases`. It loads the suite and then waits for "go" on
- * stdin, so the next fixture's child can start up (which costs seconds
- * under TCG) while the current fixture runs.
+ * Starts a child. It loads the suite and then waits for its case ids on
+ * stdin, so a fixture's child can start up (which costs seconds under TCG)
+ * while the parent loads or the previous fixture runs.
  */
-function spawnChild(cases: readonly Case[]): Deno.ChildProcess {
+function spawnChild(v8Flags: readonly string[]): Deno.ChildProcess {
   return new Deno.Command(Deno.execPath(), {
     args: [
       "run",
       "--allow-ffi",
       "--no-prompt",
-      ...(cases[0]?.v8Flags.length
-        ? [`--v8-flags=${cases[0].v8Flags.join(",")}`]
-        : []),
+      ...(v8Flags.length ? [`--v8-flags=${v8Flags.join(",")}`] : []),
       new URL(import.meta.url).pathname,
       "--child",
-      ...cases.map((c) => c.id),
     ],
     stdin: "piped",
     stdout: "piped",
@@ -154,10 +158,14 @@ function spawnChild(cases: readonly Case[]): Deno.ChildProcess {
   }).spawn();
 }
 
-async function go(proc: Deno.ChildProcess): Promise<void> {
+async function go(
+  proc: Deno.ChildProcess,
+  cases: readonly Case[],
+): Promise<void> {
   const w = proc.stdin.getWriter();
   try {
-    await w.write(new TextEncoder().encode("go\n"));
+    const ids = JSON.stringify(cases.map((c) => c.id));
+    await w.write(new TextEncoder().encode(ids + "\n"));
     await w.close();
   } catch { /* the child died early: its exit status tells */ }
 }
@@ -173,9 +181,9 @@ async function runFixture(
   let pending = [...cases];
   let ready = prespawned;
   while (pending.length > 0) {
-    const proc = ready ?? spawnChild(pending);
+    const proc = ready ?? spawnChild(pending[0]!.v8Flags);
     ready = undefined;
-    await go(proc);
+    await go(proc, pending);
     let current: { c: Case; t0: number } | undefined;
     let timedOut: Case | undefined;
     let timer: ReturnType<typeof setTimeout> | undefined;
@@ -278,7 +286,24 @@ async function* lines(
   if (buf.length > 0) yield buf;
 }
 
-async function parent(o: Options): Promise<number> {
+/** Ends a child that will not be used. */
+async function discard(proc: Deno.ChildProcess | undefined): Promise<void> {
+  if (!proc) return;
+  try {
+    proc.kill("SIGKILL");
+  } catch { /* already gone */ }
+  await Promise.all([
+    proc.stdin.close().catch(() => {}),
+    proc.stdout.cancel(),
+    proc.stderr.cancel(),
+    proc.status,
+  ]);
+}
+
+async function parent(
+  o: Options,
+  early: Deno.ChildProcess | undefined,
+): Promise<number> {
   const { capabilities } = await import("../tests/_harness/probe.ts");
   const selected = allCases().filter((c) => enabled(c, o.filters));
   if (o.list) {
@@ -287,6 +312,7 @@ async function parent(o: Options): Promise<number> {
   }
   const nested = Deno.env.get("KSFT_TAP_LEVEL") !== undefined;
   if (!capabilities.iommufd.ok) {
+    await discard(early);
     if (!nested) print("TAP version 13");
     print(`1..0 # SKIP ${capabilities.iommufd.reason}`);
     return 4;
@@ -318,6 +344,14 @@ async function parent(o: Options): Promise<number> {
   const runnableOf = (f: string): Case[] =>
     selected.filter((c) => c.fixture === f && c.skip === undefined);
   const prespawned = new Map<string, Deno.ChildProcess>();
+  // The child started at launch serves the first fixture that runs, unless
+  // that fixture wants V8 flags.
+  const first = fixtures.find((f) => runnableOf(f).length > 0);
+  if (first !== undefined && runnableOf(first)[0]!.v8Flags.length === 0) {
+    if (early) prespawned.set(first, early);
+  } else {
+    await discard(early);
+  }
   for (const fixture of fixtures) {
     const cases = selected.filter((c) => c.fixture === fixture);
     let printed = 0;
@@ -337,7 +371,7 @@ async function parent(o: Options): Promise<number> {
       runnableOf(f).length > 0
     );
     if (following !== undefined && !prespawned.has(following)) {
-      prespawned.set(following, spawnChild(runnableOf(following)));
+      prespawned.set(following, spawnChild(runnableOf(following)[0]!.v8Flags));
     }
     await runFixture(
       runnable,
@@ -379,12 +413,14 @@ async function main(): Promise<number> {
     throw e;
   }
   quietSkipNotes();
+  // The first fixture's child starts while this process loads the suite.
+  const early = o.child || o.list ? undefined : spawnChild([]);
   await import("../tests/all.ts");
   if (o.child) {
-    await child(o.child);
+    await child();
     return 0;
   }
-  return await parent(o);
+  return await parent(o, early);
 }
 
 Deno.exit(await main());
