@@ -8,14 +8,18 @@
 
 // iommufd.c
 import "./iommufd_test.ts";
+import "./change_process_test.ts";
 import "./ioas_alloc_test.ts";
 import "./hwpt_test.ts";
 import "./ioas_map_test.ts";
 import "./ioas_ranges_test.ts";
 import "./ioas_copy_test.ts";
 import "./access_test.ts";
+import "./dmabuf_test.ts";
 import "./mock_domain_test.ts";
 import "./dirty_tracking_test.ts";
 import "./vfio_compat_test.ts";
+import "./viommu_test.ts";
+import "./device_pasid_test.ts";
 // iommufd_fail_nth.c
 import "./fail_nth_test.ts";

@@ -983,3 +983,34 @@ export function pasidCheckHwpt(
 ): void {
   ctx.ok(mock.pasidCheckHwpt(iommufd, { stdev_id, pasid, hwpt_id }));
 }
+
+// ---------------------------------------------------------------------------
+// fds a test closes itself (7.3 viommu, PASID and dma-buf cases)
+
+/** An fd the test closes with `close()` (C's close(fd)); see {@link ownedFd}. */
+export interface OwnedFd extends Disposable {
+  readonly fd: number;
+  /** close(2) the first time; later calls do nothing. */
+  close(): void;
+}
+
+/**
+ * An fd that the C test closes itself (a fault queue, vEVENTQ or dma-buf
+ * fd): `using x = ownedFd(fd)` closes it when the scope ends if an ASSERT
+ * ended the body before the test's own `x.close()`, as the end of C's
+ * per-case process would, so the harness's leak check reports only fds
+ * the test really lost.
+ */
+export function ownedFd(fd: number): OwnedFd {
+  let open = true;
+  return {
+    fd,
+    close(): void {
+      if (open) tryClose(fd);
+      open = false;
+    },
+    [Symbol.dispose](): void {
+      this.close();
+    },
+  };
+}
