@@ -1,8 +1,8 @@
 /**
  * The test guest: a cached initramfs (static busybox, the shared libraries
  * the deno binary links, tools/guest/init) and one QEMU boot under TCG
- * with a vIOMMU, QEMU's `edu` device and three 9p shares. The guest's ttyS1
- * carries only KTAP and is relayed as it arrives; ttyS0 (the kernel
+ * with a vIOMMU, QEMU's `edu` device and three 9p shares. The guest's hvc0
+ * (a virtio console) carries only KTAP and is relayed as it arrives; ttyS0 (the kernel
  * console) is saved and watched for a panic, an oops or a BUG, which ends
  * the run with `Bail out!` and the oops text, as does a hang past the run
  * timeout.
@@ -156,8 +156,14 @@ export function qemuArgs(o: BootOptions): string[] {
     "none",
     "-serial",
     `file:${o.resultsDir}/console.log`,
-    "-serial",
-    "stdio",
+    // KTAP on a virtio console (hvc0): an emulated 16550 paces output at
+    // 115200 baud, ~3 s for a full run's transcript, and blocks the writer.
+    "-device",
+    "virtio-serial-pci",
+    "-chardev",
+    "stdio,id=ktap,signal=off",
+    "-device",
+    "virtconsole,chardev=ktap",
     ...devices,
     "-device",
     "edu",
