@@ -24,27 +24,37 @@ function envOverride(): string | undefined {
   }
 }
 
-function load(): Deno.DynamicLibrary<typeof symbols> {
+/**
+ * Opens libc with a symbol table (the suite's own, or a module's extra
+ * symbols), trying the usual paths; the error names what was tried and
+ * what the symbols were for.
+ */
+export function openLibc<T extends Deno.ForeignLibraryInterface>(
+  table: T,
+  purpose = "the suite",
+): Deno.DynamicLibrary<T> {
   const override = envOverride();
   const paths = override ? [override] : CANDIDATES;
   const errors: string[] = [];
   for (const path of paths) {
     try {
-      return Deno.dlopen(path, symbols);
+      return Deno.dlopen(path, table);
     } catch (e) {
       if (e instanceof Deno.errors.NotCapable) {
         throw new Error(
-          "Cannot load libc: FFI is not permitted (run with --allow-ffi)",
+          `Cannot load libc for ${purpose}: FFI is not permitted (run with --allow-ffi)`,
           { cause: e },
         );
       }
       errors.push(`${path}: ${e instanceof Error ? e.message : String(e)}`);
     }
   }
-  throw new Error(`Cannot load libc: tried ${errors.join("; ")}`);
+  throw new Error(
+    `Cannot load libc for ${purpose}: tried ${errors.join("; ")}`,
+  );
 }
 
-const lib = load();
+const lib = openLibc(symbols);
 
 /** The raw libc symbols. Prefer the wrappers in `sys.ts`. */
 export const libc: LibcSymbols = lib.symbols;

@@ -18,6 +18,7 @@
  * @module
  */
 
+import { openLibc } from "../../ffi/libc.ts";
 import { result, type SysResult } from "../../ffi/ioctl.ts";
 
 const symbols = {
@@ -38,27 +39,6 @@ const symbols = {
     result: "i32",
   },
 } as const satisfies Deno.ForeignLibraryInterface;
-
-const CANDIDATES = [
-  "libc.so.6",
-  "/lib/x86_64-linux-gnu/libc.so.6",
-  "/usr/lib/x86_64-linux-gnu/libc.so.6",
-  "/lib64/libc.so.6",
-];
-
-function load(): Deno.DynamicLibrary<typeof symbols> {
-  const errors: string[] = [];
-  for (const path of CANDIDATES) {
-    try {
-      return Deno.dlopen(path, symbols);
-    } catch (e) {
-      errors.push(`${path}: ${e instanceof Error ? e.message : String(e)}`);
-    }
-  }
-  throw new Error(
-    `Cannot load libc for capget/capset: tried ${errors.join("; ")}`,
-  );
-}
 
 let lib: Deno.DynamicLibrary<typeof symbols> | undefined;
 
@@ -84,7 +64,7 @@ function header(): Uint8Array<ArrayBuffer> {
 
 /** capget(2) of the calling thread, or ret -1 with errno. */
 export function capGet(): SysResult & { sets: CapSets } {
-  lib ??= load();
+  lib ??= openLibc(symbols, "capget/capset");
   // struct __user_cap_data_struct { __u32 effective, permitted, inheritable; }[2]
   const data = new Uint8Array(24);
   const r = result(lib.symbols.capget(header(), data));
@@ -100,7 +80,7 @@ export function capGet(): SysResult & { sets: CapSets } {
 
 /** capset(2) of the calling thread. */
 export function capSet(sets: CapSets): SysResult {
-  lib ??= load();
+  lib ??= openLibc(symbols, "capget/capset");
   const data = new Uint8Array(24);
   const v = new DataView(data.buffer);
   const put = (at: number, mask: bigint): void => {

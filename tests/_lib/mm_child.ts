@@ -28,6 +28,7 @@
  * @module
  */
 
+import { openLibc } from "../../ffi/libc.ts";
 import { ErrnoError } from "../../ffi/errno.ts";
 import { keepAlive } from "../../ffi/iommufd.ts";
 import { result, resultBig, type SysResult } from "../../ffi/ioctl.ts";
@@ -124,28 +125,7 @@ const symbols = {
   environ: { type: "pointer" },
 } as const satisfies Deno.ForeignLibraryInterface;
 
-const CANDIDATES = [
-  "libc.so.6",
-  "/lib/x86_64-linux-gnu/libc.so.6",
-  "/usr/lib/x86_64-linux-gnu/libc.so.6",
-  "/lib64/libc.so.6",
-];
-
-function load(): Deno.DynamicLibrary<typeof symbols> {
-  const errors: string[] = [];
-  for (const path of CANDIDATES) {
-    try {
-      return Deno.dlopen(path, symbols);
-    } catch (e) {
-      errors.push(`${path}: ${e instanceof Error ? e.message : String(e)}`);
-    }
-  }
-  throw new Error(
-    `Cannot load libc for posix_spawn/pidfd: tried ${errors.join("; ")}`,
-  );
-}
-
-const lib = load();
+const lib = openLibc(symbols, "posix_spawn/pidfd");
 const S = lib.symbols;
 
 /** x86_64 system call numbers. */
@@ -273,18 +253,82 @@ class CStringArray {
 }
 
 /**
- * A spawned Deno child. `wait` reaps it; disposing it (`using`) kills and
- * reaps it if that has not happened, so no case leaves a child or an fd
- * behind, also when an ASSERT aborts the body.
+ * A child of this process with a pidfd. `wait` reaps it; disposing it
+ * (`using`) kills and reaps it if that has not happened, so no case leaves a
+ * child or an fd behind, also when an ASSERT aborts the body.
  */
-export class DenoChild {
+abstract class ReapedChild {
   readonly pid: number;
   #pidfd: number;
   #exit: ChildExit | undefined;
 
-  private constructor(pid: number, pidfd: number) {
+  protected constructor(pid: number, pidfd: number) {
     this.pid = pid;
     this.#pidfd = pidfd;
+  }
+
+  /** The exit, once reaped. */
+  get exit(): ChildExit | undefined {
+    return this.#exit;
+  }
+
+  /**
+   * Waits up to `timeoutMs` for one of `fds` to become readable: the index
+   * of that fd, or "exited" if the child ended first, or "timeout".
+   */
+  waitReadable(
+    fds: readonly number[],
+    timeoutMs: number,
+  ): number | "exited" | "timeout" {
+    const r = pollIn([...fds, this.#pidfd], timeoutMs);
+    if (r.ret < 0) throw new ErrnoError("poll", r.errno);
+    const first = r.ready[0];
+    if (first === undefined) return "timeout";
+    return first < fds.length ? first : "exited";
+  }
+
+  /**
+   * waitpid(pid, &status, 0) after the child exits, or after SIGKILL when
+   * it has not exited within `timeoutMs`. Returns the exit and whether it
+   * had to be killed. Idempotent.
+   */
+  wait(timeoutMs: number): ChildExit & { readonly killed: boolean } {
+    if (this.#exit) return { ...this.#exit, killed: false };
+    let killed = false;
+    if (
+      this.#pidfd >= 0 && pollIn([this.#pidfd], timeoutMs).ready.length === 0
+    ) {
+      S.kill(this.pid, SIGKILL);
+      killed = true;
+    }
+    const exit = this.#reap();
+    return { ...exit, killed };
+  }
+
+  /** Called once, right after the child is reaped. */
+  protected reaped(): void {}
+
+  #reap(): ChildExit {
+    const exit = waitpidRetry(this.pid);
+    this.#exit = exit;
+    if (this.#pidfd >= 0) tryClose(this.#pidfd);
+    this.#pidfd = -1;
+    this.reaped();
+    return exit;
+  }
+
+  [Symbol.dispose](): void {
+    if (!this.#exit) {
+      S.kill(this.pid, SIGKILL);
+      this.#reap();
+    }
+  }
+}
+
+/** A spawned Deno child (see ReapedChild for waiting and disposal). */
+export class DenoChild extends ReapedChild {
+  private constructor(pid: number, pidfd: number) {
+    super(pid, pidfd);
   }
 
   /**
@@ -322,58 +366,6 @@ export class DenoChild {
       throw new ErrnoError(`pidfd_open(${pid})`, pidfd.errno);
     }
     return new DenoChild(pid, pidfd.ret);
-  }
-
-  /** The exit, once reaped. */
-  get exit(): ChildExit | undefined {
-    return this.#exit;
-  }
-
-  /**
-   * Waits up to `timeoutMs` for one of `fds` to become readable: the index
-   * of that fd, or "exited" if the child ended first, or "timeout".
-   */
-  waitReadable(
-    fds: readonly number[],
-    timeoutMs: number,
-  ): number | "exited" | "timeout" {
-    const r = pollIn([...fds, this.#pidfd], timeoutMs);
-    if (r.ret < 0) throw new ErrnoError("poll", r.errno);
-    const first = r.ready[0];
-    if (first === undefined) return "timeout";
-    return first < fds.length ? first : "exited";
-  }
-
-  /**
-   * waitpid(pid, &status, 0) after the child exits, or after SIGKILL when
-   * it has not exited within `timeoutMs`. Returns the exit and whether it
-   * had to be killed. Idempotent.
-   */
-  wait(timeoutMs: number): ChildExit & { readonly killed: boolean } {
-    if (this.#exit) return { ...this.#exit, killed: false };
-    let killed = false;
-    if (
-      this.#pidfd >= 0 && pollIn([this.#pidfd], timeoutMs).ready.length === 0
-    ) {
-      S.kill(this.pid, SIGKILL);
-      killed = true;
-    }
-    this.#exit = waitpidRetry(this.pid);
-    this.#closePidfd();
-    return { ...this.#exit, killed };
-  }
-
-  #closePidfd(): void {
-    if (this.#pidfd >= 0) tryClose(this.#pidfd);
-    this.#pidfd = -1;
-  }
-
-  [Symbol.dispose](): void {
-    if (!this.#exit) {
-      S.kill(this.pid, SIGKILL);
-      this.#exit = waitpidRetry(this.pid);
-    }
-    this.#closePidfd();
   }
 }
 
@@ -554,12 +546,9 @@ export interface ChildSyscall {
  * disposing it (`using`) kills and reaps it if that has not happened, so no
  * case leaves a child or an fd behind, also when an ASSERT aborts the body.
  */
-export class ForkChild {
-  readonly pid: number;
+export class ForkChild extends ReapedChild {
   readonly #program: readonly ChildSyscall[];
   #page: Mapping | null;
-  #pidfd: number;
-  #exit: ChildExit | undefined;
   #returns: (bigint | undefined)[] = [];
 
   private constructor(
@@ -568,8 +557,7 @@ export class ForkChild {
     page: Mapping,
     program: readonly ChildSyscall[],
   ) {
-    this.pid = pid;
-    this.#pidfd = pidfd;
+    super(pid, pidfd);
     this.#page = page;
     this.#program = program;
   }
@@ -639,11 +627,6 @@ export class ForkChild {
     return new ForkChild(ret, pidfd.ret, page, program);
   }
 
-  /** The exit, once reaped. */
-  get exit(): ChildExit | undefined {
-    return this.#exit;
-  }
-
   /**
    * Once reaped: each step's return value (a negative errno on failure), or
    * undefined for steps the child never reached.
@@ -667,43 +650,7 @@ export class ForkChild {
     return undefined;
   }
 
-  /**
-   * Waits up to `timeoutMs` for one of `fds` to become readable: the index
-   * of that fd, or "exited" if the child ended first, or "timeout".
-   */
-  waitReadable(
-    fds: readonly number[],
-    timeoutMs: number,
-  ): number | "exited" | "timeout" {
-    const r = pollIn([...fds, this.#pidfd], timeoutMs);
-    if (r.ret < 0) throw new ErrnoError("poll", r.errno);
-    const first = r.ready[0];
-    if (first === undefined) return "timeout";
-    return first < fds.length ? first : "exited";
-  }
-
-  /**
-   * waitpid(pid, &status, 0) after the child exits, or after SIGKILL when
-   * it has not exited within `timeoutMs`. Returns the exit and whether it
-   * had to be killed. Idempotent.
-   */
-  wait(timeoutMs: number): ChildExit & { readonly killed: boolean } {
-    if (this.#exit) return { ...this.#exit, killed: false };
-    let killed = false;
-    if (
-      this.#pidfd >= 0 && pollIn([this.#pidfd], timeoutMs).ready.length === 0
-    ) {
-      S.kill(this.pid, SIGKILL);
-      killed = true;
-    }
-    this.#reap();
-    return { ...this.#exit!, killed };
-  }
-
-  #reap(): void {
-    this.#exit = waitpidRetry(this.pid);
-    if (this.#pidfd >= 0) tryClose(this.#pidfd);
-    this.#pidfd = -1;
+  protected override reaped(): void {
     const page = this.#page;
     if (page === null) return;
     const view = new DataView(page.bytes.buffer);
@@ -713,13 +660,6 @@ export class ForkChild {
     });
     this.#page = null;
     page.unmap();
-  }
-
-  [Symbol.dispose](): void {
-    if (!this.#exit) {
-      S.kill(this.pid, SIGKILL);
-      this.#reap();
-    }
   }
 }
 
