@@ -23,3 +23,12 @@ import "./viommu_test.ts";
 import "./device_pasid_test.ts";
 // iommufd_fail_nth.c
 import "./fail_nth_test.ts";
+// vfio_iommufd_setup_test.c and the VFIO cdev/container suites
+import "./vfio_cdev_test.ts";
+import "./vfio_cdev_bind_test.ts";
+import "./vfio_cdev_attach_test.ts";
+import "./vfio_cdev_close_test.ts";
+import "./vfio_cdev_map_test.ts";
+import "./vfio_container_test.ts";
+import "./vfio_edu_test.ts";
+import "./vfio_group_cdev_test.ts";

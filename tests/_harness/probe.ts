@@ -23,6 +23,7 @@ import {
   IOMMU_TEST_CMD,
   IOMMU_TEST_OP_MOCK_DOMAIN,
 } from "../../ffi/uapi/iommufd_test.ts";
+import { mdevDevice, notEdu, pciDevice } from "../_lib/vfio_devices.ts";
 
 /** Names of the capabilities a fixture or case can require. */
 export type Capability =
@@ -30,7 +31,13 @@ export type Capability =
   | "iommufd_test"
   | "hugepages"
   | "fault_injection"
-  | "vfio_compat_container";
+  | "vfio_compat_container"
+  | "vfio_cdev"
+  | "vfio_group"
+  | "vfio_iommufd_container"
+  | "vfio_pci_device"
+  | "vfio_mdev_device"
+  | "vfio_edu_device";
 
 /** A probe's verdict: present, or absent with the reason. */
 export interface Verdict {
@@ -180,6 +187,62 @@ function probeVfioCompatContainer(): Verdict {
   );
 }
 
+/** Character device majors by name, from /proc/devices. */
+function charDevices(): Set<string> {
+  const text = readTextOrNull("/proc/devices") ?? "";
+  const chars = text.split(/^Block devices:/m)[0] ?? "";
+  return new Set(
+    [...chars.matchAll(/^\s*\d+ (\S+)$/gm)].map((m) => m[1]!),
+  );
+}
+
+function probeVfioCdev(): Verdict {
+  const majors = charDevices();
+  if (majors.has("vfio-dev")) return present;
+  if (!exists("/sys/class/vfio-dev")) {
+    return absent("needs CONFIG_VFIO (no /sys/class/vfio-dev)");
+  }
+  return absent(
+    "needs CONFIG_VFIO_DEVICE_CDEV=y (no vfio-dev major in /proc/devices)",
+  );
+}
+
+function probeVfioGroup(): Verdict {
+  if (charDevices().has("vfio")) return present;
+  return absent("needs CONFIG_VFIO_GROUP=y (no vfio major in /proc/devices)");
+}
+
+/**
+ * /dev/vfio/vfio speaks iommufd when CONFIG_IOMMUFD_VFIO_CONTAINER=y: an
+ * IOMMU_IOAS_ALLOC on it succeeds (the legacy container answers ENOTTY).
+ */
+function probeVfioIommufdContainer(compat: Verdict): Verdict {
+  if (!compat.ok) return compat;
+  const r = tryOpen("/dev/vfio/vfio", O_RDWR);
+  if (r.ret < 0) {
+    return absent(`needs /dev/vfio/vfio (open: ${describeErrno(r.errno)})`);
+  }
+  try {
+    const alloc = new Uint8Array(12);
+    new DataView(alloc.buffer).setUint32(0, 12, true);
+    const a = ioctl(r.ret, IOMMU_IOAS_ALLOC, alloc);
+    if (a.ret < 0) {
+      return absent(
+        `needs /dev/vfio/vfio served by iommufd (CONFIG_IOMMUFD_VFIO_CONTAINER=y; IOMMU_IOAS_ALLOC on it returned ${
+          describeErrno(a.errno)
+        }: the legacy container, CONFIG_VFIO_CONTAINER=y)`,
+      );
+    }
+    return present;
+  } finally {
+    tryClose(r.ret);
+  }
+}
+
+function fromResolution(r: { ok: boolean; reason?: string }): Verdict {
+  return r.ok ? present : absent(r.reason ?? "unavailable");
+}
+
 function probeAll(): Readonly<Record<Capability, Verdict>> {
   const iommufd = probeIommufd();
   return {
@@ -188,6 +251,14 @@ function probeAll(): Readonly<Record<Capability, Verdict>> {
     hugepages: probeHugepages(),
     fault_injection: probeFaultInjection(),
     vfio_compat_container: probeVfioCompatContainer(),
+    vfio_cdev: probeVfioCdev(),
+    vfio_group: probeVfioGroup(),
+    vfio_iommufd_container: probeVfioIommufdContainer(
+      probeVfioCompatContainer(),
+    ),
+    vfio_pci_device: fromResolution(pciDevice()),
+    vfio_mdev_device: fromResolution(mdevDevice()),
+    vfio_edu_device: ((reason) => reason ? absent(reason) : present)(notEdu()),
   };
 }
 
