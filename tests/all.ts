@@ -32,3 +32,10 @@ import "./vfio_cdev_map_test.ts";
 import "./vfio_container_test.ts";
 import "./vfio_edu_test.ts";
 import "./vfio_group_cdev_test.ts";
+// contract suites (fixtures/contracts/), no C counterpart
+import "./contract_unmap_all_test.ts";
+import "./contract_allow_iovas_test.ts";
+import "./contract_ioas_test.ts";
+import "./contract_iova_ranges_test.ts";
+import "./contract_map_test.ts";
+import "./contract_vfio_compat_test.ts";
