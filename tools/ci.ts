@@ -1,8 +1,8 @@
 /**
  * `deno task ci`, the README's test command and what .ci/run calls:
  *  1. fmt --check, lint and check (one result each);
- *  2. every test that needs no kernel (`deno test --allow-ffi` on ffi/ and
- *     tools/), counted from its JUnit report;
+ *  2. every test that needs no kernel (`deno test --allow-ffi` on ffi/,
+ *     tools/ and tests/_contract/), counted from its JUnit report;
  *  3. the suite in the VM on the default selftest kernel, judged against the
  *     kernel's C selftests in the same boot (`deno task vm --reference`),
  *     restricted to the fixtures this suite registers, counted from KTAP.
@@ -55,6 +55,7 @@ await step("unit tests", [
   `--junit-path=${junit}`,
   "ffi/",
   "tools/",
+  "tests/_contract/",
 ]);
 const xml = await Deno.readTextFile(junit).catch(() => "");
 await Deno.remove(junit).catch(() => {});
