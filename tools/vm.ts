@@ -435,6 +435,18 @@ async function main(): Promise<number> {
       for (const l of r.oops) console.log(`# ${l}`);
       ktap.push(bail, ...r.oops.map((l) => `# ${l}`));
     }
+    const warnings = kernelWarnings(await readOr(`${results}/dmesg.txt`));
+    const tainted = (await readOr(`${results}/tainted`)).trim();
+    if (warnings.length > 0 || (tainted !== "" && tainted !== "0")) {
+      // Not fatal, but a kernel developer wants them next to the results:
+      // a WARN reachable from user space is a kernel bug.
+      const lines = [
+        `kernel: ${warnings.length} WARNING(s) in dmesg, /proc/sys/kernel/tainted = ${tainted} (dmesg.txt has the traces):`,
+        ...warnings.map((w) => `  ${w}`),
+      ];
+      for (const l of lines) console.log(`# ${l}`);
+      ktap.push(...lines.map((l) => `# ${l}`));
+    }
     await Deno.writeTextFile(`${results}/ktap.txt`, ktap.join("\n") + "\n");
     let code = r.bail !== undefined ? EXIT.guest : await suiteExit(results);
 
@@ -466,6 +478,17 @@ async function main(): Promise<number> {
   } finally {
     await Deno.remove(runDir, { recursive: true }).catch(() => {});
   }
+}
+
+/**
+ * The WARN lines of a dmesg, timestamps dropped: "WARNING: CPU: 0 PID: 91 at
+ * <where>" (6.12) or "WARNING: <file>:<line> at <fn>, CPU#1: <comm>/<pid>"
+ * (7.x).
+ */
+export function kernelWarnings(dmesg: string): string[] {
+  return dmesg.split("\n")
+    .filter((l) => /^(\[\s*[\d.]+\]\s*)?WARNING: .* at /.test(l))
+    .map((l) => l.replace(/^\[\s*[\d.]+\]\s*/, ""));
 }
 
 async function readOr(path: string): Promise<string> {

@@ -50,3 +50,17 @@ Deno.test("kernel: .config values parse", () => {
     '"x"',
   ]);
 });
+
+Deno.test("vm: kernel WARN lines of 6.12 and 7.x dmesg are found", async () => {
+  const { kernelWarnings } = await import("../vm.ts");
+  const dmesg = [
+    "[    8.631156] ------------[ cut here ]------------",
+    "[    8.631330] WARNING: drivers/iommu/generic_pt/fmt/../iommu_pt.h:933 at amdv1_mock_map_range+0x2db/0x300, CPU#1: deno/108",
+    "[    9.000000] WARNING: CPU: 0 PID: 91 at drivers/iommu/iommufd/pages.c:100 x+0x1/0x2",
+    "[    9.1] iommufd: not a warning",
+  ].join("\n");
+  assertEquals(kernelWarnings(dmesg), [
+    "WARNING: drivers/iommu/generic_pt/fmt/../iommu_pt.h:933 at amdv1_mock_map_range+0x2db/0x300, CPU#1: deno/108",
+    "WARNING: CPU: 0 PID: 91 at drivers/iommu/iommufd/pages.c:100 x+0x1/0x2",
+  ]);
+});
