@@ -3,8 +3,9 @@
  * fixture-driven cases cover. Reads the statements
  * (fixtures/contracts/iommufd.json, vfio.json) and the case tables, checks
  * the data (ids, links, steps, names), and prints per kernel series the
- * statements covered / total, the uncovered ones, and the statements where
- * the kernel deviates from its documentation.
+ * statements covered / total, the uncovered ones, the statements where
+ * the kernel deviates from its documentation, and the kernel bugs
+ * (variants.json `known_bugs`) that make cases skip behind some IOMMU.
  *
  *   deno task contract [--series 6.12|7.3] [--list] [--deviations]
  *
@@ -21,6 +22,7 @@
 import {
   coverage,
   type Statement,
+  type Table,
   validate,
 } from "../tests/_contract/schema.ts";
 import {
@@ -100,6 +102,17 @@ export function report(
       lines.push(`  ${d.statement.id}: ${d.statement.deviation}`);
     }
   }
+  const bugs = knownBugs(all);
+  if (bugs.length > 0) {
+    lines.push(`known kernel bugs the cases skip: ${bugs.length}`);
+    for (const b of bugs) {
+      lines.push(
+        `  ${b.name} (${b.where.join(", ")}; skips ${
+          b.cases.join(", ")
+        }): ${b.text}`,
+      );
+    }
+  }
   if (o.list) {
     lines.push("statements and the cases that assert them:");
     for (const c of cov) {
@@ -113,6 +126,36 @@ export function report(
   }
   for (const p of problems) lines.push(`invalid data: ${p}`);
   return { lines, code: uncovered > 0 || problems.length > 0 ? 1 : 0 };
+}
+
+/** variants.json's known_bugs, where they apply and the cases that skip for them. */
+function knownBugs(all: readonly Table[]): {
+  name: string;
+  text: string;
+  where: string[];
+  cases: string[];
+}[] {
+  const out = new Map<
+    string,
+    { name: string; text: string; where: string[]; cases: string[] }
+  >();
+  for (const [vname, v] of Object.entries(variantFile.variants)) {
+    for (const [iommu, space] of Object.entries(v.iommus ?? {})) {
+      for (const [name, text] of Object.entries(space.known_bugs ?? {})) {
+        const b = out.get(name) ?? { name, text, where: [], cases: [] };
+        b.where.push(`${vname} behind ${iommu}`);
+        out.set(name, b);
+      }
+    }
+  }
+  for (const t of all) {
+    for (const c of t.cases) {
+      for (const name of c.hits ?? []) {
+        out.get(name)?.cases.push(`${t.fixture}.${c.name}`);
+      }
+    }
+  }
+  return [...out.values()];
 }
 
 function describe(s: Statement): string {

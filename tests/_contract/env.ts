@@ -2,9 +2,10 @@
  * The state of one contract case and the judging of a step's outcome.
  *
  * `Env` holds the open fd (/dev/iommu or /dev/vfio/vfio), the symbol table
- * the table's expressions read (constants, the variant's IOVA space, ids
- * and IOVAs bound with `as`), the mock devices attached so far and memory
- * the case mapped. `contractCtx` wraps the case context so that every
+ * the table's expressions read (constants, the variant's IOVA space and
+ * symbols, ids and IOVAs bound with `as`), the mock devices attached so
+ * far, the variant's real device (bound and attached, device.ts) and
+ * memory the case mapped. `contractCtx` wraps the case context so that every
  * failure names the contract statement(s) the step checks, with their
  * text: "contract IOMMU_IOAS_UNMAP.all (iova 0 with length U64_MAX ...):
  * call 1 IOMMU_IOAS_UNMAP(...): expected success, got EINVAL (22)".
@@ -21,6 +22,7 @@ import {
   Mapping,
   PROT_READ,
 } from "../../ffi/mem.ts";
+import { mdCheckRefs } from "../../ffi/mock.ts";
 import { compareSeries } from "../../ffi/struct.ts";
 import { kernelSeries } from "../../ffi/sys.ts";
 import {
@@ -28,7 +30,9 @@ import {
   MOCK_APERTURE_START,
   MOCK_PAGE_SIZE,
 } from "../../ffi/uapi/iommufd_test.ts";
+import type { VfioDevice } from "../../ffi/vfio.ts";
 import type { CaseContext } from "../_harness/expect.ts";
+import { capabilities } from "../_harness/probe.ts";
 import {
   buffer,
   BUFFER_SIZE,
@@ -41,6 +45,7 @@ import {
   mockDomain,
   teardownIommufd,
 } from "../_lib/iommufd_utils.ts";
+import { iommuSpace, RealDevice, testCmdMissing } from "./device.ts";
 import { evaluate, evaluateU32, type Expr } from "./expr.ts";
 import type { ContractVariant, Expect, Step } from "./schema.ts";
 import { statements } from "./tables.ts";
@@ -73,8 +78,14 @@ export class Env {
   f: Iommufd;
   readonly symbols: Map<string, bigint> = new Map();
   readonly devices: Device[] = [];
+  /** The variant's real device, bound and attached by setUp. */
+  device: RealDevice | undefined;
+  /** The IOMMU driver in front of it, for a variant with `iommus`. */
+  iommu: string | undefined;
   readonly #mappings: Mapping[] = [];
   #caps: CapSets | undefined;
+  /** The real device's cdev from the moment it is open (teardown closes it). */
+  #cdev: VfioDevice | undefined;
 
   private constructor(
     readonly variantName: string,
@@ -89,13 +100,19 @@ export class Env {
     return series;
   }
 
+  /** Opens the variant's node (fixture setup continues in `setUp`). */
+  static create(name: string, variant: ContractVariant): Env {
+    return new Env(name, variant, Iommufd.open(variant.node));
+  }
+
   /**
-   * Fixture setup: open the variant's node, allocate the fixture IOAS and
-   * attach the variant's mock devices (ASSERTs, as C's FIXTURE_SETUP).
+   * Fixture setup: allocate the fixture IOAS, attach the variant's mock
+   * devices or bind and attach its real device, and define the names the
+   * tables read (ASSERTs, as C's FIXTURE_SETUP).
    */
-  static open(ctx: CaseContext, name: string, variant: ContractVariant): Env {
-    const env = new Env(name, variant, Iommufd.open(variant.node));
-    const s = env.symbols;
+  setUp(ctx: CaseContext): void {
+    const variant = this.variant;
+    const s = this.symbols;
     s.set("page", BigInt(PAGE_SIZE));
     s.set("mock_page", BigInt(MOCK_PAGE_SIZE));
     s.set("huge_page", BigInt(HUGEPAGE_SIZE));
@@ -106,28 +123,58 @@ export class Env {
     s.set("U64_MAX", 0xffff_ffff_ffff_ffffn);
     s.set("U32_MAX", 0xffff_ffffn);
     s.set("SZ_4G", 1n << 32n);
-    s.set("has_domain", variant.mock_domains > 0 ? 1n : 0n);
+    // A domain pins what is mapped: a mock domain, or the IOMMU domain of
+    // a pci device (an access pins nothing until the device asks)
+    s.set(
+      "has_domain",
+      variant.mock_domains > 0 || variant.device === "pci" ? 1n : 0n,
+    );
     // Read-only memory for the permission cases: pinning it for DMA write
     // must fail.
-    const ro = env.keep(Mapping.create({
+    const ro = this.keep(Mapping.create({
       length: BUFFER_SIZE,
       prot: PROT_READ,
       flags: MAP_SHARED | MAP_ANONYMOUS,
     }));
     s.set("ro_buf", ro.addr);
-    const ioas = ioasAlloc(ctx, env.f);
+    let space = variant.iova_space;
+    let symbols = variant.symbols ?? {};
+    if (variant.iommus !== undefined) {
+      const found = iommuSpace(variant);
+      if ("skip" in found) throw new Error(found.skip);
+      space = found.space.iova_space;
+      symbols = { ...symbols, ...found.space.symbols };
+      this.iommu = found.iommu;
+    }
+    if (space === undefined) {
+      throw new Error(`${this.variantName}: no IOVA space`);
+    }
+    for (const [name, expr] of Object.entries(symbols)) {
+      s.set(name, this.num(expr));
+    }
+    const ioas = ioasAlloc(ctx, this.f);
     s.set("ioas", BigInt(ioas));
     for (let i = 0; i < variant.mock_domains; i++) {
-      const d = mockDomain(ctx, env.f, ioas);
-      env.addDevice(
+      const d = mockDomain(ctx, this.f, ioas);
+      this.addDevice(
         { stdev: d.stdev_id, hwpt: d.hwpt_id, idev: d.idev_id, ioas },
         `${i}`,
       );
     }
-    s.set("base", env.num(variant.iova_space.base));
-    s.set("top", env.num(variant.iova_space.top));
-    s.set("align", env.num(variant.iova_space.align));
-    return env;
+    if (variant.device !== undefined) {
+      this.device = RealDevice.attach(
+        ctx,
+        variant.device,
+        this.f,
+        ioas,
+        (cdev) => this.#cdev = cdev,
+      );
+      s.set("dev_id", BigInt(this.device.devId));
+      s.set("dev_pt", BigInt(this.device.ptId));
+    }
+    s.set("base", this.num(space.base));
+    s.set("top", this.num(space.top));
+    s.set("align", this.num(space.align));
   }
 
   /** Records a device and binds stdev<suffix>, hwpt<suffix>, idev<suffix>. */
@@ -196,14 +243,42 @@ export class Env {
     return r.ret < 0 ? r.errno : 0;
   }
 
-  /** Fixture teardown: capabilities back, memory unmapped, fd closed and pins checked. */
+  /**
+   * Fixture teardown: capabilities back, the real device's cdev closed
+   * (the unbind: a bound device holds the iommufd file, so its objects
+   * would outlive the iommufd's close), the iommufd closed and pins
+   * checked, memory unmapped.
+   */
   close(ctx: CaseContext): void {
     if (this.#caps !== undefined) {
       const r = capSet(this.#caps);
       ctx.expectEq(0, r.ret, `capset(restore) (${describeErrno(r.errno)})`);
       this.#caps = undefined;
     }
+    if (this.#cdev !== undefined) {
+      const r = this.#cdev.close();
+      ctx.expectEq(0, r.ret, `${r.op} (${describeErrno(r.errno)})`);
+    }
+    const open = this.f.fd >= 0;
     teardownIommufd(ctx, this.f);
+    // teardownIommufd checks pins only where the mock domain works; the
+    // pin check needs just IOMMU_TEST_CMD (a pci device pins on its own)
+    if (
+      open && this.variant.device !== undefined &&
+      !capabilities.iommufd_test.ok && testCmdMissing() === undefined
+    ) {
+      const check = Iommufd.open();
+      try {
+        const r = mdCheckRefs(check, {
+          uptr: buffer().addr,
+          length: BigInt(BUFFER_SIZE),
+        });
+        ctx.expectEq(0, r.ret, `${r.op} (${describeErrno(r.errno)})`);
+      } finally {
+        const c = check.close();
+        ctx.expectEq(0, c.ret, `close(/dev/iommu) (${describeErrno(c.errno)})`);
+      }
+    }
     for (const m of this.#mappings.splice(0)) m.unmap();
   }
 }
@@ -237,6 +312,7 @@ export function contractCtx(
 export function pickExpect(s: Step, env: Env): Expect {
   for (const e of s.expect_if ?? []) {
     if (e.variants && !e.variants.includes(env.variantName)) continue;
+    if (e.iommus && !(env.iommu && e.iommus.includes(env.iommu))) continue;
     if (e.series && !e.series.includes(env.series)) continue;
     if (e.since && compareSeries(env.series, e.since) < 0) continue;
     return e.expect;

@@ -654,7 +654,8 @@ function apertureChunks(iova: bigint, length: bigint): bigint[] {
 /**
  * `mapped`: each area is still mapped whole — every mock domain of the IOAS
  * translates it to the area's memory (MD_CHECK_MAP), and a fixed map over
- * its first bytes is refused with EEXIST.
+ * its first bytes is refused with EEXIST. A real device's domain cannot be
+ * read back: with one only the IOAS is checked.
  */
 const mapped: Executor = (env, s, ctx, abort) => {
   const ioas_id = env.in32(s, "ioas_id", "ioas");
@@ -713,7 +714,7 @@ const mapped: Executor = (env, s, ctx, abort) => {
  * `unmapped`: nothing of the areas is left — no mock domain of the IOAS
  * translates any of their MOCK_PAGE_SIZE pages (MD_CHECK_MAP fails with
  * EINVAL), and a fixed map at the same IOVA succeeds and unmaps again for
- * exactly its length.
+ * exactly its length (with a real device, only the latter).
  */
 const unmapped: Executor = (env, s, ctx, abort) => {
   const ioas_id = env.in32(s, "ioas_id", "ioas");
@@ -948,8 +949,31 @@ const allocMany: Executor = (env, s, ctx, abort) => {
   }
 };
 
-/** `detach_all`: IOMMU_DESTROY of every mock device (its auto domain goes with the last one). */
+/**
+ * `detach_all`: every device leaves the iommufd. IOMMU_DESTROY of every mock
+ * device (its auto domain goes with the last one); the real device
+ * detaches (VFIO_DEVICE_DETACH_IOMMUFD_PT: its auto HWPT goes) and its
+ * cdev is closed, the unbind (its iommufd_device or access goes, and with
+ * it the device's reference on the iommufd file).
+ */
 const detachAll: Executor = (env, _s, ctx, abort) => {
+  const dev = env.device;
+  if (dev?.open) {
+    const d = dev.detach();
+    if (d.ret !== 0) {
+      ctx.fail(
+        `${d.op}: expected success, got ${describeErrno(d.errno)}`,
+        abort,
+      );
+    }
+    const c = dev.close();
+    if (c.ret !== 0) {
+      ctx.fail(
+        `${c.op}: expected success, got ${describeErrno(c.errno)}`,
+        abort,
+      );
+    }
+  }
   for (const d of [...env.devices]) {
     const r = env.f.destroy(d.stdev);
     if (r.ret !== 0) {

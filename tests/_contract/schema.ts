@@ -42,19 +42,58 @@ export interface StatementFile {
   readonly statements: readonly Statement[];
 }
 
+/** `base`, `top` and `align` of the fixture IOAS: its usable IOVA space and alignment. */
+export interface IovaSpace {
+  readonly base: Expr;
+  readonly top: Expr;
+  readonly align: Expr;
+}
+
+/**
+ * A real VFIO device a variant binds to the case's iommufd
+ * (VFIO_DEVICE_BIND_IOMMUFD) and attaches to the fixture IOAS
+ * (VFIO_DEVICE_ATTACH_IOMMUFD_PT): `pci` is the vfio-pci device of
+ * VFIO_SELFTESTS_BDF (an iommufd_device with a domain of the IOMMU in
+ * front of it), `mtty` the mdev of IOMMUFD_SUITE_MTTY_UUID (an
+ * iommufd_access: no domain).
+ */
+export const DEVICE_KINDS = ["pci", "mtty"] as const;
+
+/** A real device kind. */
+export type DeviceKind = typeof DEVICE_KINDS[number];
+
+/** What a device brings into the IOAS behind one IOMMU driver. */
+export interface IommuSpace {
+  readonly iova_space: IovaSpace;
+  /** More names the tables may use on this variant (`msi_start`, ...). */
+  readonly symbols?: Readonly<Record<string, Expr>>;
+  /**
+   * Kernel bugs the device runs into behind this IOMMU, by name: a case
+   * that names one in `hits` skips here with the text.
+   */
+  readonly known_bugs?: Readonly<Record<string, string>>;
+  readonly comment?: string;
+}
+
 /** A device setup (fixture variant) of the contract fixtures. */
 export interface ContractVariant {
   /** The node to open: "/dev/iommu" or "/dev/vfio/vfio". */
   readonly node: string;
   /** Mock devices (each with its own auto domain) attached to the IOAS. */
   readonly mock_domains: number;
-  /** `base`, `top` and `align` of the fixture IOAS: its usable IOVA space and alignment. */
-  readonly iova_space: {
-    readonly base: Expr;
-    readonly top: Expr;
-    readonly align: Expr;
-  };
-  /** Capabilities beyond iommufd and iommufd_test. */
+  /** A real device bound and attached to the fixture IOAS (binds `dev_id`, `dev_pt`). */
+  readonly device?: DeviceKind;
+  /** The IOVA space; a pci device's depends on its IOMMU: `iommus` instead. */
+  readonly iova_space?: IovaSpace;
+  /**
+   * By IOMMU driver of the device (`intel-iommu`, `amd-iommu`: the sysfs
+   * attribute group of the IOMMU; `virtio_iommu`: its device's driver):
+   * the IOVA space and names. A device behind an IOMMU not listed skips.
+   */
+  readonly iommus?: Readonly<Record<string, IommuSpace>>;
+  /** More names the tables may use on this variant. */
+  readonly symbols?: Readonly<Record<string, Expr>>;
+  /** Capabilities beyond iommufd (and iommufd_test, which mock domains need). */
   readonly requires?: readonly string[];
   readonly comment?: string;
 }
@@ -81,6 +120,8 @@ export interface Expect {
 /** An expectation that replaces `expect` for some variants or series. */
 export interface ExpectIf {
   readonly variants?: readonly string[];
+  /** Only behind these IOMMU drivers (keys of a variant's `iommus`). */
+  readonly iommus?: readonly string[];
   /** Exact kernel series. */
   readonly series?: readonly string[];
   /** This series and later. */
@@ -119,6 +160,11 @@ export interface CaseSpec {
   /** Only these variants (others skip, naming `why`). */
   readonly variants?: readonly string[];
   readonly why?: string;
+  /**
+   * Kernel bugs (`known_bugs` of variants.json) the case runs into: it
+   * skips, naming the bug, on a variant whose IOMMU has one of them.
+   */
+  readonly hits?: readonly string[];
   /** First kernel series that runs the case. */
   readonly since?: string;
   /** Seconds (30 by default). */
@@ -194,8 +240,93 @@ export const STATIC_SYMBOLS = [
   "align",
 ] as const;
 
-/** Names the variant's devices bind: stdevN, hwptN, idevN. */
+/** Names the variant's mock devices bind: stdevN, hwptN, idevN. */
 const DEVICE_SYMBOL = /^(stdev|hwpt|idev)\d$/;
+
+/**
+ * Names a variant's real device binds: its iommufd device (or access) id
+ * `dev_id` (out_devid of VFIO_DEVICE_BIND_IOMMUFD) and `dev_pt`, the
+ * pt_id VFIO_DEVICE_ATTACH_IOMMUFD_PT wrote back (the HWPT the kernel
+ * chose for a pci device, the IOAS itself for an access).
+ */
+export const REAL_DEVICE_SYMBOLS = ["dev_id", "dev_pt"] as const;
+
+/**
+ * The names a variant defines beyond STATIC_SYMBOLS: its `symbols`, those
+ * every one of its `iommus` entries defines, and its device's.
+ */
+export function variantSymbols(v: ContractVariant): Set<string> {
+  const names = new Set(Object.keys(v.symbols ?? {}));
+  if (v.device !== undefined) {
+    for (const n of REAL_DEVICE_SYMBOLS) names.add(n);
+  }
+  const spaces = Object.values(v.iommus ?? {}).map((i) =>
+    new Set(Object.keys(i.symbols ?? {}))
+  );
+  for (const n of spaces[0] ?? []) {
+    if (spaces.every((names) => names.has(n))) names.add(n);
+  }
+  return names;
+}
+
+/** The problems of one variants.json entry. */
+function validateVariant(name: string, v: ContractVariant): string[] {
+  const problems: string[] = [];
+  const at = `variant ${name}`;
+  if ((v.iova_space === undefined) === (v.iommus === undefined)) {
+    problems.push(`${at}: needs exactly one of iova_space and iommus`);
+  }
+  if (
+    v.device !== undefined &&
+    !(DEVICE_KINDS as readonly string[]).includes(v.device)
+  ) {
+    problems.push(`${at}: unknown device ${v.device}`);
+  }
+  if (v.iommus !== undefined && v.device !== "pci") {
+    problems.push(`${at}: iommus without a pci device`);
+  }
+  const spaces:
+    (readonly [string, IovaSpace, Readonly<Record<string, Expr>>])[] = [
+      ...(v.iova_space ? [[at, v.iova_space, v.symbols ?? {}] as const] : []),
+      ...Object.entries(v.iommus ?? {}).map(([iommu, s]) =>
+        [`${at} on ${iommu}`, s.iova_space, {
+          ...v.symbols,
+          ...s.symbols,
+        }] as const
+      ),
+    ];
+  for (const [where, space, symbols] of spaces) {
+    const known = new Set<string>(STATIC_SYMBOLS);
+    for (const key of ["base", "top", "align", "ioas"]) known.delete(key);
+    for (
+      const [key, expr] of [
+        ...Object.entries(space),
+        ...Object.entries(symbols),
+      ]
+    ) {
+      if (
+        key in symbols &&
+        ((STATIC_SYMBOLS as readonly string[]).includes(key) ||
+          (REAL_DEVICE_SYMBOLS as readonly string[]).includes(key) ||
+          DEVICE_SYMBOL.test(key) || !/^[a-z][a-z0-9_]*$/.test(key))
+      ) {
+        problems.push(
+          `${where}: symbol "${key}" is not a free lower-case name`,
+        );
+      }
+      try {
+        for (const n of namesIn(expr)) {
+          if (!known.has(n)) {
+            problems.push(`${where}: ${key}: "${n}" is not a constant`);
+          }
+        }
+      } catch (e) {
+        problems.push(`${where}: ${key}: ${(e as Error).message}`);
+      }
+    }
+  }
+  return problems;
+}
 
 /** Errno names the tables may use. */
 export const ERRNO_NAMES = [
@@ -310,6 +441,31 @@ export function validate(
       }
     }
   }
+  for (const [name, v] of Object.entries(variantFile.variants)) {
+    problems.push(...validateVariant(name, v));
+  }
+  const symbolCache = new Map<string, ReadonlySet<string>>();
+  const symbolsOf = (name: string): ReadonlySet<string> => {
+    let names = symbolCache.get(name);
+    if (names === undefined) {
+      const v = variantFile.variants[name];
+      names = v === undefined ? new Set() : variantSymbols(v);
+      symbolCache.set(name, names);
+    }
+    return names;
+  };
+  const knownBugs = new Set(
+    Object.values(variantFile.variants).flatMap((v) =>
+      Object.values(v.iommus ?? {}).flatMap((i) =>
+        Object.keys(i.known_bugs ?? {})
+      )
+    ),
+  );
+  const iommuNames = new Set(
+    Object.values(variantFile.variants).flatMap((v) =>
+      Object.keys(v.iommus ?? {})
+    ),
+  );
   const fixtures = new Set<string>();
   for (const t of tables) {
     if (fixtures.has(t.fixture)) {
@@ -343,7 +499,13 @@ export function validate(
       if (c.variants !== undefined && !c.why) {
         problems.push(`${where}: variants without why`);
       }
+      for (const bug of c.hits ?? []) {
+        if (!knownBugs.has(bug)) {
+          problems.push(`${where}: hits ${bug}, which no variant knows`);
+        }
+      }
       const bound = new Set<string>(STATIC_SYMBOLS);
+      const caseVariants = c.variants ?? t.variants;
       for (const [i, s] of [...(t.setup ?? []), ...stepsOf(c)].entries()) {
         const at = `${where} step ${i + 1} (${s.do})`;
         if (!(STEP_NAMES as readonly string[]).includes(s.do)) {
@@ -368,23 +530,33 @@ export function validate(
             }
           }
           if (!e.why) problems.push(`${at}: expect_if without why`);
+          for (const iommu of e.iommus ?? []) {
+            if (!iommuNames.has(iommu)) {
+              problems.push(`${at}: expect_if iommu ${iommu} is no variant's`);
+            }
+          }
         }
+        // Each expression with the variants it is evaluated on: the case's,
+        // or those of its expect_if entry
+        const scoped: [unknown, readonly string[]][] = [];
         for (const [key, value] of Object.entries(s)) {
-          if (NON_EXPR_KEYS.has(key) && isWordList(value)) continue;
-          const exprs = key === "expect" || key === "expect_if"
-            ? exprsOf(
-              key === "expect"
-                ? (value as Expect).out
-                : (value as ExpectIf[]).map((e) => e.expect.out),
-            ).concat(
-              exprsOf(
-                key === "expect"
-                  ? (value as Expect).ret
-                  : (value as ExpectIf[]).map((e) => e.expect.ret),
-              ),
-            )
-            : exprsOf(value);
-          for (const expr of exprs) {
+          if (key === "expect") {
+            const e = value as Expect;
+            scoped.push([[e.out, e.ret], caseVariants]);
+          } else if (key === "expect_if") {
+            for (const e of value as ExpectIf[]) {
+              scoped.push([
+                [e.expect.out, e.expect.ret],
+                e.variants?.filter((v) => caseVariants.includes(v)) ??
+                  caseVariants,
+              ]);
+            }
+          } else if (!(NON_EXPR_KEYS.has(key) && isWordList(value))) {
+            scoped.push([value, caseVariants]);
+          }
+        }
+        for (const [value, on] of scoped) {
+          for (const expr of exprsOf(value)) {
             let used: string[];
             try {
               used = namesIn(expr);
@@ -393,8 +565,16 @@ export function validate(
               continue;
             }
             for (const n of used) {
-              if (!bound.has(n) && !DEVICE_SYMBOL.test(n)) {
-                problems.push(`${at}: "${n}" is not defined before use`);
+              if (bound.has(n) || DEVICE_SYMBOL.test(n)) continue;
+              const lacking = on.filter((v) => !symbolsOf(v).has(n));
+              if (on.length === 0 || lacking.length > 0) {
+                problems.push(
+                  `${at}: "${n}" is not defined before use${
+                    lacking.length && lacking.length < on.length
+                      ? ` on ${lacking.join(", ")}`
+                      : ""
+                  }`,
+                );
               }
             }
           }
