@@ -7,7 +7,7 @@
 
 import { ErrnoError } from "./errno.ts";
 import { type OpResult, result, type SysResult } from "./ioctl.ts";
-import { libc } from "./libc.ts";
+import { errnoCell, libc } from "./libc.ts";
 import { pollIn } from "./poll.ts";
 import { tryClose, tryRead, tryWrite } from "./sys.ts";
 
@@ -36,6 +36,7 @@ export class Eventfd {
         options.initval ?? 0,
         options.flags ?? (EFD_NONBLOCK | EFD_CLOEXEC),
       ),
+      errnoCell[0]!,
     );
     if (r.ret < 0) throw new ErrnoError("eventfd", r.errno);
     return new Eventfd(r.ret);

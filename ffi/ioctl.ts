@@ -61,19 +61,20 @@ export interface OpResult<T = undefined> extends SysResult {
 const OK: SysResult = Object.freeze({ ret: 0, errno: 0 });
 
 /**
- * Turns a return value into a SysResult, reading errno first thing. Call it
- * as `result(libc.symbols.x(...))`: the argument is the libc call, and the
- * errno load is the first thing the body does, so nothing can run between.
+ * A return value and the errno read right after it. Call it as
+ * `result(libc.x(...), errnoCell[0]!)`: both arguments are evaluated, in
+ * order, before `result` is entered, so the errno load directly follows the
+ * libc call. (Reading errno inside a function called after the libc call
+ * is not safe: V8 handles pending interrupts, a GC among them, on function
+ * entry, and the GC's own system calls overwrite errno — seen as EAGAIN.)
  */
-export function result(ret: number): SysResult {
-  const errno = ret < 0 ? errnoCell[0]! : 0;
-  return ret === 0 ? OK : { ret, errno };
+export function result(ret: number, errno: number): SysResult {
+  return ret === 0 ? OK : { ret, errno: ret < 0 ? errno : 0 };
 }
 
 /** The same for calls returning ssize_t (a bigint). */
-export function resultBig(ret: bigint): SysResult {
-  const errno = ret < 0n ? errnoCell[0]! : 0;
-  return { ret: Number(ret), errno };
+export function resultBig(ret: bigint, errno: number): SysResult {
+  return { ret: Number(ret), errno: ret < 0n ? errno : 0 };
 }
 
 /** ioctl(fd, request, arg): arg is the struct buffer, or null for NULL. */
@@ -82,7 +83,7 @@ export function ioctl(
   request: bigint,
   arg: Uint8Array<ArrayBuffer> | null,
 ): SysResult {
-  return result(libc.ioctl(fd, request, arg));
+  return result(libc.ioctl(fd, request, arg), errnoCell[0]!);
 }
 
 /** ioctl(fd, request, value): an integer argument passed by value. */
@@ -91,5 +92,5 @@ export function ioctlValue(
   request: bigint,
   value: bigint,
 ): SysResult {
-  return result(libc.ioctl_val(fd, request, value));
+  return result(libc.ioctl_val(fd, request, value), errnoCell[0]!);
 }

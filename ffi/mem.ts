@@ -139,7 +139,10 @@ export class Mapping {
   unmap(): void {
     if (this.#length === 0) return;
     this.#bytes = null;
-    const r = result(libc.munmap(this.#addr, BigInt(this.#length)));
+    const r = result(
+      libc.munmap(this.#addr, BigInt(this.#length)),
+      errnoCell[0]!,
+    );
     this.#length = 0;
     if (r.ret < 0) throw new ErrnoError("munmap", r.errno);
   }
@@ -151,9 +154,9 @@ export class Mapping {
 
 /** memfd_create(2) + ftruncate(2); returns the fd (caller closes it). */
 export function memfd(name: string, size: number, flags = MFD_CLOEXEC): number {
-  const r = result(libc.memfd_create(cString(name), flags));
+  const r = result(libc.memfd_create(cString(name), flags), errnoCell[0]!);
   if (r.ret < 0) throw new ErrnoError(`memfd_create(${name})`, r.errno);
-  const t = result(libc.ftruncate(r.ret, BigInt(size)));
+  const t = result(libc.ftruncate(r.ret, BigInt(size)), errnoCell[0]!);
   if (t.ret < 0) {
     libc.close(r.ret);
     throw new ErrnoError(`ftruncate(memfd ${name}, ${size})`, t.errno);

@@ -10,7 +10,7 @@
 
 import { result } from "./ioctl.ts";
 import { Errno, ErrnoError } from "./errno.ts";
-import { openLibc } from "./libc.ts";
+import { errnoCell, openLibc } from "./libc.ts";
 
 const symbols = {
   /** int poll(struct pollfd *fds, nfds_t nfds, int timeout); */
@@ -32,7 +32,10 @@ function poll(
   timeoutMs: number,
 ): number {
   lib ??= openLibc(symbols, "poll");
-  const r = result(lib.symbols.poll(fds, BigInt(nfds), timeoutMs));
+  const r = result(
+    lib.symbols.poll(fds, BigInt(nfds), timeoutMs),
+    errnoCell[0]!,
+  );
   // EINTR: a signal cut the wait short; callers loop on their deadline
   if (r.ret < 0 && r.errno !== Errno.EINTR) {
     throw new ErrnoError("poll", r.errno);

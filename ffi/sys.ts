@@ -11,7 +11,7 @@
 
 import { ErrnoError } from "./errno.ts";
 import { result, resultBig, type SysResult } from "./ioctl.ts";
-import { cString, libc } from "./libc.ts";
+import { cString, errnoCell, libc } from "./libc.ts";
 
 /** open(2) flags (x86_64). */
 export const O_RDONLY = 0;
@@ -28,7 +28,10 @@ export const F_OK = 0;
 
 /** Raw open(2); O_CLOEXEC is always added. */
 export function tryOpen(path: string, flags: number, mode = 0): SysResult {
-  return result(libc.open(cString(path), flags | O_CLOEXEC, mode));
+  return result(
+    libc.open(cString(path), flags | O_CLOEXEC, mode),
+    errnoCell[0]!,
+  );
 }
 
 /** open(2), throwing ErrnoError("open(<path>)"). */
@@ -40,7 +43,7 @@ export function open(path: string, flags: number, mode = 0): number {
 
 /** Raw close(2). */
 export function tryClose(fd: number): SysResult {
-  return result(libc.close(fd));
+  return result(libc.close(fd), errnoCell[0]!);
 }
 
 /** close(2), throwing on failure. */
@@ -51,12 +54,12 @@ export function close(fd: number): void {
 
 /** Raw read(2) into `buf`. */
 export function tryRead(fd: number, buf: Uint8Array<ArrayBuffer>): SysResult {
-  return resultBig(libc.read(fd, buf, BigInt(buf.byteLength)));
+  return resultBig(libc.read(fd, buf, BigInt(buf.byteLength)), errnoCell[0]!);
 }
 
 /** Raw write(2) of `buf`. */
 export function tryWrite(fd: number, buf: Uint8Array<ArrayBuffer>): SysResult {
-  return resultBig(libc.write(fd, buf, BigInt(buf.byteLength)));
+  return resultBig(libc.write(fd, buf, BigInt(buf.byteLength)), errnoCell[0]!);
 }
 
 /** Raw pread(2). */
@@ -65,7 +68,10 @@ export function tryPread(
   buf: Uint8Array<ArrayBuffer>,
   offset: bigint,
 ): SysResult {
-  return resultBig(libc.pread(fd, buf, BigInt(buf.byteLength), offset));
+  return resultBig(
+    libc.pread(fd, buf, BigInt(buf.byteLength), offset),
+    errnoCell[0]!,
+  );
 }
 
 /** Raw pwrite(2). */
@@ -74,7 +80,10 @@ export function tryPwrite(
   buf: Uint8Array<ArrayBuffer>,
   offset: bigint,
 ): SysResult {
-  return resultBig(libc.pwrite(fd, buf, BigInt(buf.byteLength), offset));
+  return resultBig(
+    libc.pwrite(fd, buf, BigInt(buf.byteLength), offset),
+    errnoCell[0]!,
+  );
 }
 
 /** Whether a path exists (access(F_OK)), without Deno's fs permissions. */
@@ -144,7 +153,10 @@ export function listDir(path: string): string[] {
     const view = new DataView(buf.buffer);
     const dec = new TextDecoder();
     for (;;) {
-      const n = resultBig(libc.getdents64(fd, buf, BigInt(buf.byteLength)));
+      const n = resultBig(
+        libc.getdents64(fd, buf, BigInt(buf.byteLength)),
+        errnoCell[0]!,
+      );
       if (n.ret < 0) throw new ErrnoError(`getdents64(${path})`, n.errno);
       if (n.ret === 0) break;
       // struct linux_dirent64 { u64 d_ino; s64 d_off; u16 d_reclen; u8 d_type; char d_name[]; }
@@ -167,7 +179,10 @@ export function listDir(path: string): string[] {
 /** readlink(2); null if the path is not a link or does not exist. */
 export function readLinkOrNull(path: string): string | null {
   const buf = new Uint8Array(4096);
-  const n = resultBig(libc.readlink(cString(path), buf, BigInt(buf.length)));
+  const n = resultBig(
+    libc.readlink(cString(path), buf, BigInt(buf.length)),
+    errnoCell[0]!,
+  );
   if (n.ret < 0) return null;
   return new TextDecoder().decode(buf.subarray(0, n.ret));
 }
@@ -183,7 +198,7 @@ export interface FdStat {
 /** fstat(2) of an fd: st_mode at offset 24, st_rdev at 40 (x86_64). */
 export function fstat(fd: number): FdStat {
   const buf = new Uint8Array(144);
-  const r = result(libc.fstat(fd, buf));
+  const r = result(libc.fstat(fd, buf), errnoCell[0]!);
   if (r.ret < 0) throw new ErrnoError(`fstat(${fd})`, r.errno);
   const view = new DataView(buf.buffer);
   const mode = view.getUint32(24, true);
@@ -219,7 +234,7 @@ export function pageSize(): number {
 /** The running kernel's release, e.g. "6.12.117" (uname(2) release). */
 export function kernelRelease(): string {
   const buf = new Uint8Array(6 * 65);
-  const r = result(libc.uname(buf));
+  const r = result(libc.uname(buf), errnoCell[0]!);
   if (r.ret < 0) throw new ErrnoError("uname", r.errno);
   const field = buf.subarray(2 * 65, 3 * 65);
   const end = field.indexOf(0);

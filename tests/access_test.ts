@@ -9,7 +9,7 @@
 
 import { describeErrno, Errno } from "../ffi/errno.ts";
 import { result } from "../ffi/ioctl.ts";
-import { libc } from "../ffi/libc.ts";
+import { errnoCell, libc } from "../ffi/libc.ts";
 import {
   MAP_ANONYMOUS,
   MAP_HUGETLB,
@@ -96,7 +96,7 @@ iommufd_ioas.test("access_domain_destory", (ctx, self) => {
     destroyAccessPages(ctx, f, access.id, pages.out_access_pages_id);
     access.destroy(ctx);
     mapped = false;
-    const r = result(libc.munmap(m.addr, BigInt(buf_size)));
+    const r = result(libc.munmap(m.addr, BigInt(buf_size)), errnoCell[0]!);
     ctx.assertEq(0, r.ret, `munmap (${describeErrno(r.errno)})`);
   } finally {
     if (mapped) libc.munmap(m.addr, BigInt(buf_size));
@@ -290,7 +290,7 @@ iommufd_ioas.test("fork_present", (ctx, self) => {
   const pipe = pipe2(O_CLOEXEC);
   ctx.assertEq(0, pipe.ret, `pipe2 (${describeErrno(pipe.errno)})`);
   const pipefds = [...pipe.fds];
-  const efdResult = result(libc.eventfd(0, EFD_CLOEXEC));
+  const efdResult = result(libc.eventfd(0, EFD_CLOEXEC), errnoCell[0]!);
   const efd = efdResult.ret;
   try {
     ctx.assertNe(-1, efd, `eventfd (${describeErrno(efdResult.errno)})`);

@@ -15,7 +15,7 @@
 import { Errno } from "../ffi/errno.ts";
 import { Iommufd } from "../ffi/iommufd.ts";
 import { result } from "../ffi/ioctl.ts";
-import { libc } from "../ffi/libc.ts";
+import { errnoCell, libc } from "../ffi/libc.ts";
 import {
   MAP_ANONYMOUS,
   MAP_HUGETLB,
@@ -272,7 +272,7 @@ function basicFile(ctx: CaseContext, self: Self): void {
       })),
     );
     // The file truncated to nothing
-    const t = result(libc.ftruncate(mfd_tmp, 0n));
+    const t = result(libc.ftruncate(mfd_tmp, 0n), errnoCell[0]!);
     ctx.assertEq(0, t.ret, "ftruncate(mfd_tmp, 0)");
     ctx.expectErrno(
       EINVAL,

@@ -18,7 +18,7 @@
 import { Errno } from "../ffi/errno.ts";
 import { Iommufd } from "../ffi/iommufd.ts";
 import { resultBig } from "../ffi/ioctl.ts";
-import { libc } from "../ffi/libc.ts";
+import { errnoCell, libc } from "../ffi/libc.ts";
 import * as mock from "../ffi/mock.ts";
 import { tryClose } from "../ffi/sys.ts";
 import {
@@ -301,7 +301,7 @@ function readCount(
   count: number,
 ): { ret: number; errno: number } {
   const vbuf = new Uint8Array(64);
-  return resultBig(libc.read(fd, vbuf, BigInt(count)));
+  return resultBig(libc.read(fd, vbuf, BigInt(count)), errnoCell[0]!);
 }
 
 /** ASSERT_EQ(-1, read(...)); ASSERT_EQ(EINVAL, errno). */

@@ -26,7 +26,7 @@ import {
   keepAlive,
 } from "../../ffi/iommufd.ts";
 import { type OpResult, result } from "../../ffi/ioctl.ts";
-import { libc } from "../../ffi/libc.ts";
+import { errnoCell, libc } from "../../ffi/libc.ts";
 import { Mapping } from "../../ffi/mem.ts";
 import * as mock from "../../ffi/mock.ts";
 import type { FieldTable, Input, Struct } from "../../ffi/struct.ts";
@@ -284,7 +284,7 @@ const allowIovas: Executor = (env, s) => {
     const at = PAGE_SIZE - array.length;
     guard.bytes.set(array, at);
     const second = guard.addr + BigInt(PAGE_SIZE);
-    const un = result(libc.munmap(second, BigInt(PAGE_SIZE)));
+    const un = result(libc.munmap(second, BigInt(PAGE_SIZE)), errnoCell[0]!);
     if (un.ret !== 0) {
       throw new ErrnoError("munmap(guard page)", un.errno);
     }

@@ -18,7 +18,7 @@
  * @module
  */
 
-import { openLibc } from "../../ffi/libc.ts";
+import { errnoCell, openLibc } from "../../ffi/libc.ts";
 import { result, type SysResult } from "../../ffi/ioctl.ts";
 
 const symbols = {
@@ -67,7 +67,7 @@ export function capGet(): SysResult & { sets: CapSets } {
   lib ??= openLibc(symbols, "capget/capset");
   // struct __user_cap_data_struct { __u32 effective, permitted, inheritable; }[2]
   const data = new Uint8Array(24);
-  const r = result(lib.symbols.capget(header(), data));
+  const r = result(lib.symbols.capget(header(), data), errnoCell[0]!);
   const v = new DataView(data.buffer);
   const word = (i: number, at: number): bigint =>
     BigInt(v.getUint32(12 * i + at, true));
@@ -90,7 +90,7 @@ export function capSet(sets: CapSets): SysResult {
   put(0, sets.effective);
   put(4, sets.permitted);
   put(8, sets.inheritable);
-  return result(lib.symbols.capset(header(), data));
+  return result(lib.symbols.capset(header(), data), errnoCell[0]!);
 }
 
 /**

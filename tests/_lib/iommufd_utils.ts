@@ -36,7 +36,7 @@ import {
   type ViommuAllocOptions,
 } from "../../ffi/iommufd.ts";
 import { type OpResult, result } from "../../ffi/ioctl.ts";
-import { cString, libc } from "../../ffi/libc.ts";
+import { cString, errnoCell, libc } from "../../ffi/libc.ts";
 import { MAP_HUGETLB, Mapping, MFD_HUGETLB } from "../../ffi/mem.ts";
 import * as mock from "../../ffi/mock.ts";
 import {
@@ -313,9 +313,10 @@ export function memfdMmap(
   flags: number,
 ): { mapping: Mapping; mfd: number } | null {
   const mfdFlags = flags & MAP_HUGETLB ? MFD_HUGETLB : 0;
-  const mfd = result(libc.memfd_create(cString("buffer"), mfdFlags)).ret;
+  const mfd =
+    result(libc.memfd_create(cString("buffer"), mfdFlags), errnoCell[0]!).ret;
   if (mfd <= 0) return null;
-  if (result(libc.ftruncate(mfd, BigInt(length))).ret !== 0) {
+  if (result(libc.ftruncate(mfd, BigInt(length)), errnoCell[0]!).ret !== 0) {
     tryClose(mfd);
     return null;
   }

@@ -28,7 +28,7 @@
  * @module
  */
 
-import { openLibc } from "../../ffi/libc.ts";
+import { errnoCell, openLibc } from "../../ffi/libc.ts";
 import { ErrnoError } from "../../ffi/errno.ts";
 import { keepAlive } from "../../ffi/iommufd.ts";
 import { result, resultBig, type SysResult } from "../../ffi/ioctl.ts";
@@ -149,20 +149,24 @@ const EINTR = 4;
 
 /** pidfd_open(pid, 0): an fd for a process (readable once it has exited). */
 export function pidfdOpen(pid: number): SysResult {
-  return resultBig(S.syscall(BigInt(SYS_pidfd_open), BigInt(pid), 0n, 0n));
+  return resultBig(
+    S.syscall(BigInt(SYS_pidfd_open), BigInt(pid), 0n, 0n),
+    errnoCell[0]!,
+  );
 }
 
 /** pidfd_getfd(pidfd, targetfd, 0): a duplicate of another process's fd (O_CLOEXEC). */
 export function pidfdGetfd(pidfd: number, targetfd: number): SysResult {
   return resultBig(
     S.syscall(BigInt(SYS_pidfd_getfd), BigInt(pidfd), BigInt(targetfd), 0n),
+    errnoCell[0]!,
   );
 }
 
 /** pipe2(pipefd, flags): `fds` is [read end, write end] on success. */
 export function pipe2(flags: number): SysResult & { fds: [number, number] } {
   const buf = new Int32Array(2);
-  const r = result(S.pipe2(new Uint8Array(buf.buffer), flags));
+  const r = result(S.pipe2(new Uint8Array(buf.buffer), flags), errnoCell[0]!);
   return { ...r, fds: [buf[0]!, buf[1]!] };
 }
 
@@ -183,7 +187,7 @@ export function pollIn(
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const left = Math.max(0, deadline - Date.now());
-    const r = result(S.poll(buf, BigInt(fds.length), left));
+    const r = result(S.poll(buf, BigInt(fds.length), left), errnoCell[0]!);
     if (r.ret < 0 && r.errno === EINTR) continue;
     const ready: number[] = [];
     for (let i = 0; r.ret > 0 && i < fds.length; i++) {
@@ -195,7 +199,10 @@ export function pollIn(
 
 /** prctl(PR_SET_PDEATHSIG, sig): get `sig` when the parent thread exits. */
 export function setParentDeathSignal(sig: number): SysResult {
-  return result(S.prctl(PR_SET_PDEATHSIG, BigInt(sig), 0n, 0n, 0n));
+  return result(
+    S.prctl(PR_SET_PDEATHSIG, BigInt(sig), 0n, 0n, 0n),
+    errnoCell[0]!,
+  );
 }
 
 /** getppid(2). */
@@ -505,6 +512,7 @@ function forkRoutine(): ForkRun {
       BigInt(PAGE),
       BigInt(PROT_READ | PROT_EXEC),
     ),
+    errnoCell[0]!,
   );
   if (r.ret !== 0) {
     code.unmap();
@@ -666,7 +674,10 @@ export class ForkChild extends ReapedChild {
 function waitpidRetry(pid: number): ChildExit {
   const status = new Int32Array(1);
   for (;;) {
-    const r = result(S.waitpid(pid, new Uint8Array(status.buffer), 0));
+    const r = result(
+      S.waitpid(pid, new Uint8Array(status.buffer), 0),
+      errnoCell[0]!,
+    );
     if (r.ret === pid) return decodeStatus(status[0]!);
     if (r.ret < 0 && r.errno === EINTR) continue;
     throw new ErrnoError(`waitpid(${pid})`, r.errno);

@@ -9,7 +9,7 @@
 
 import { describeErrno, ErrnoError } from "../../ffi/errno.ts";
 import { result } from "../../ffi/ioctl.ts";
-import { libc } from "../../ffi/libc.ts";
+import { errnoCell, libc } from "../../ffi/libc.ts";
 import { type MapOptions, Mapping } from "../../ffi/mem.ts";
 import type { CaseContext } from "../_harness/expect.ts";
 
@@ -38,7 +38,7 @@ export function munmapAsserted(
   length: number,
   what: string,
 ): void {
-  const r = result(libc.munmap(addr, BigInt(length)));
+  const r = result(libc.munmap(addr, BigInt(length)), errnoCell[0]!);
   if (r.ret !== 0) {
     ctx.fail(`munmap(${what}): expected 0, got ${describeErrno(r.errno)}`);
   }
