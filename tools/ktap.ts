@@ -97,17 +97,18 @@ function print(line: string): void {
 // ---- child: run the given cases, report events on stdout -------------------
 
 async function child(): Promise<void> {
+  // Two lines from the parent: first the cases and the suite modules that
+  // register them (imported now, ahead of our turn), then "go".
+  const input = lines(Deno.stdin.readable);
+  const first = await input.next();
+  if (first.done) return;
+  const { ids, modules } = JSON.parse(first.value) as {
+    ids: string[];
+    modules: string[];
+  };
+  for (const m of modules) await import(m);
   const byId = new Map(allCases().map((c) => [c.id, c]));
-  // Wait for the parent's "go": one line, the JSON list of case ids (it
-  // starts us ahead of our turn, before it knows which cases we get).
-  let line = "";
-  const dec = new TextDecoder();
-  for await (const chunk of Deno.stdin.readable) {
-    line += dec.decode(chunk, { stream: true });
-    if (line.includes("\n")) break;
-  }
-  if (!line.includes("\n")) return;
-  const ids = JSON.parse(line.slice(0, line.indexOf("\n"))) as string[];
+  if ((await input.next()).done) return;
   const emit = (e: Record<string, unknown>): void =>
     print(EVENT + JSON.stringify(e));
   for (const id of ids) {
@@ -158,15 +159,34 @@ function spawnChild(v8Flags: readonly string[]): Deno.ChildProcess {
   }).spawn();
 }
 
-async function go(
+/** A child with its cases assigned (it imports their modules meanwhile). */
+interface Prepared {
+  readonly proc: Deno.ChildProcess;
+  readonly writer: WritableStreamDefaultWriter<Uint8Array>;
+}
+
+/** Tells a child its cases and which suite modules register them. */
+async function prepare(
   proc: Deno.ChildProcess,
   cases: readonly Case[],
-): Promise<void> {
-  const w = proc.stdin.getWriter();
+): Promise<Prepared> {
+  const writer = proc.stdin.getWriter();
+  const message = {
+    ids: cases.map((c) => c.id),
+    modules: [...new Set(cases.map((c) => c.module))],
+  };
   try {
-    const ids = JSON.stringify(cases.map((c) => c.id));
-    await w.write(new TextEncoder().encode(ids + "\n"));
-    await w.close();
+    await writer.write(
+      new TextEncoder().encode(JSON.stringify(message) + "\n"),
+    );
+  } catch { /* the child died early: its exit status tells */ }
+  return { proc, writer };
+}
+
+async function go(p: Prepared): Promise<void> {
+  try {
+    await p.writer.write(new TextEncoder().encode("go\n"));
+    await p.writer.close();
   } catch { /* the child died early: its exit status tells */ }
 }
 
@@ -176,7 +196,7 @@ const exiting: Promise<void>[] = [];
 /** Runs `cases` (one fixture) in child processes; calls back per outcome. */
 async function runFixture(
   cases: readonly Case[],
-  prespawned: Deno.ChildProcess | undefined,
+  prespawned: Promise<Prepared> | undefined,
   onStart: (c: Case) => void,
   onLog: (line: string) => void,
   onEnd: (c: Case, o: Outcome) => void,
@@ -184,9 +204,11 @@ async function runFixture(
   let pending = [...cases];
   let ready = prespawned;
   while (pending.length > 0) {
-    const proc = ready ?? spawnChild(pending[0]!.v8Flags);
+    const prepared = await (ready ??
+      prepare(spawnChild(pending[0]!.v8Flags), pending));
     ready = undefined;
-    await go(proc, pending);
+    const proc = prepared.proc;
+    await go(prepared);
     let current: { c: Case; t0: number } | undefined;
     let timedOut: Case | undefined;
     let timer: ReturnType<typeof setTimeout> | undefined;
@@ -314,6 +336,7 @@ async function parent(
   o: Options,
   early: Deno.ChildProcess | undefined,
 ): Promise<number> {
+  // (`early` was started at launch; it learns its cases below.)
   const { capabilities } = await import("../tests/_harness/probe.ts");
   const selected = allCases().filter((c) => enabled(c, o.filters));
   if (o.list) {
@@ -353,12 +376,12 @@ async function parent(
   const fixtures = [...new Set(selected.map((c) => c.fixture))];
   const runnableOf = (f: string): Case[] =>
     selected.filter((c) => c.fixture === f && c.skip === undefined);
-  const prespawned = new Map<string, Deno.ChildProcess>();
+  const prespawned = new Map<string, Promise<Prepared>>();
   // The child started at launch serves the first fixture that runs, unless
   // that fixture wants V8 flags.
   const first = fixtures.find((f) => runnableOf(f).length > 0);
   if (first !== undefined && runnableOf(first)[0]!.v8Flags.length === 0) {
-    if (early) prespawned.set(first, early);
+    if (early) prespawned.set(first, prepare(early, runnableOf(first)));
   } else {
     await discard(early);
   }
@@ -381,7 +404,8 @@ async function parent(
       runnableOf(f).length > 0
     );
     if (following !== undefined && !prespawned.has(following)) {
-      prespawned.set(following, spawnChild(runnableOf(following)[0]!.v8Flags));
+      const next = runnableOf(following);
+      prespawned.set(following, prepare(spawnChild(next[0]!.v8Flags), next));
     }
     await runFixture(
       runnable,
@@ -424,13 +448,13 @@ async function main(): Promise<number> {
     throw e;
   }
   quietSkipNotes();
-  // The first fixture's child starts while this process loads the suite.
-  const early = o.child || o.list ? undefined : spawnChild([]);
-  await import("../tests/all.ts");
   if (o.child) {
     await child();
     return 0;
   }
+  // The first fixture's child starts while this process loads the suite.
+  const early = o.list ? undefined : spawnChild([]);
+  await import("../tests/all.ts");
   return await parent(o, early);
 }
 

@@ -95,6 +95,11 @@ export interface Case {
   readonly timeout: number;
   /** V8 flags for the child process that runs the fixture. */
   readonly v8Flags: readonly string[];
+  /**
+   * The suite module (a URL under tests/ ending in _test.ts) that registered it:
+   * importing it alone registers the case again in another process.
+   */
+  readonly module: string;
   /** Why the case is skipped on this machine, or undefined. */
   readonly skip: string | undefined;
   /** Runs setup, body and teardown; never throws. */
@@ -151,6 +156,7 @@ export function defineFixture<Self, Variant = Record<string, never>>(
     name,
     test(test, fn, options = {}): void {
       if (!existsOnThisKernel(options.since)) return;
+      const module = registeringModule();
       for (const [vname, variant] of variants) {
         const id = vname ? `${name}.${vname}.${test}` : `${name}.${test}`;
         const skip = missing([
@@ -164,6 +170,7 @@ export function defineFixture<Self, Variant = Record<string, never>>(
           test,
           timeout: options.timeout ?? DEFAULT_TIMEOUT_SECONDS,
           v8Flags: spec.v8Flags ?? [],
+          module,
           skip,
           run: (log) => runCase(id, spec, variant, fn, log),
         };
@@ -181,6 +188,15 @@ export function defineFixture<Self, Variant = Record<string, never>>(
       }
     },
   };
+}
+
+/** The first *_test.ts module on the caller's stack (see Case.module). */
+function registeringModule(): string {
+  for (const line of new Error().stack?.split("\n") ?? []) {
+    const m = /(file:\/\/\S+_test\.ts):\d+:\d+/.exec(line);
+    if (m) return m[1]!;
+  }
+  return new URL("../all.ts", import.meta.url).href;
 }
 
 /** Whether a test or variant introduced in `since` exists on this kernel. */
