@@ -32,6 +32,8 @@ import "./vfio_cdev_map_test.ts";
 import "./vfio_container_test.ts";
 import "./vfio_edu_test.ts";
 import "./vfio_group_cdev_test.ts";
+// vfio_dma_mapping_test.c
+import "./vfio_dma_mapping_test.ts";
 // contract suites (fixtures/contracts/), no C counterpart
 import "./contract_unmap_all_test.ts";
 import "./contract_allow_iovas_test.ts";

@@ -5,8 +5,9 @@
  * off), built, and cached outside the repo under
  * `<cache>/kernels/<version>-<key>/` where key hashes the package version,
  * the fragment and this recipe. A cached kernel is reused without running
- * make at all. The kernel's own C selftests (tools/testing/selftests/iommu)
- * are built from the same tree on request.
+ * make at all. The kernel's own C selftests (tools/testing/selftests/iommu,
+ * and where the tree has them the VFIO programs the suite mirrors) are
+ * built from the same tree on request.
  *
  * @module
  */
@@ -218,38 +219,58 @@ export async function ensureKernel(series: string): Promise<Kernel> {
   return { ...kernel, cached: false };
 }
 
+/**
+ * The kernel's VFIO selftest programs whose cases the suite mirrors
+ * (tests/vfio_cdev_test.ts, tests/vfio_dma_mapping_test.ts); built and run
+ * with --reference where the tree has tools/testing/selftests/vfio (7.2+).
+ */
+export const VFIO_SELFTESTS = [
+  "vfio_iommufd_setup_test",
+  "vfio_dma_mapping_test",
+] as const;
+
 /** The C reference binaries (and the bench's C ioctl loop). */
 export interface Selftests {
   readonly dir: string;
   readonly iommufd: string;
   readonly iommufd_fail_nth: string;
   readonly ioctl_loop: string;
+  /** The VFIO programs of VFIO_SELFTESTS; empty where the tree has none (6.12). */
+  readonly vfio: readonly string[];
 }
 
-/** Builds (or finds cached) the kernel's C iommu selftests, static. */
+/**
+ * Builds (or finds cached) the kernel's C iommu selftests, static, and
+ * where the tree has them (7.2+) the VFIO selftests of VFIO_SELFTESTS
+ * (static too: needs uuid-dev's libuuid.a).
+ */
 export async function ensureSelftests(
   series: string,
   kernelDir: string,
 ): Promise<Selftests> {
   const root = cacheRoot();
   const src = await ensureKernelSource({ series, cacheRoot: root });
+  const tree = src.dir;
   const loopSource = await Deno.readTextFile(IOCTL_LOOP_URL);
-  const key = (await sha256(`${src.packageVersion}\n${loopSource}`)).slice(
-    0,
-    12,
+  const hasVfio = await pathExists(
+    `${tree}/tools/testing/selftests/vfio/vfio_dma_mapping_test.c`,
   );
+  // Without VFIO selftests (6.12) the key is what it always was.
+  const vfioKey = hasVfio ? `\nvfio: ${VFIO_SELFTESTS.join(" ")}` : "";
+  const key = (await sha256(`${src.packageVersion}\n${loopSource}${vfioKey}`))
+    .slice(0, 12);
   const dir = `${kernelDir}/selftests-${key}`;
   const out: Selftests = {
     dir,
     iommufd: `${dir}/iommufd`,
     iommufd_fail_nth: `${dir}/iommufd_fail_nth`,
     ioctl_loop: `${dir}/ioctl_loop`,
+    vfio: hasVfio ? VFIO_SELFTESTS.map((p) => `${dir}/${p}`) : [],
   };
   if (await pathExists(out.ioctl_loop)) {
     log(`C selftests are cached: ${dir}`);
     return out;
   }
-  const tree = src.dir;
   if (series === "6.12") {
     // The 6.12.117 selftests do not compile against their own uAPI (stable
     // backported newer test code); apply our compat patch once.
@@ -283,11 +304,32 @@ export async function ensureSelftests(
     stream: "vm: make: ",
     every: 5,
   });
+  if (hasVfio) {
+    log(
+      "building the C VFIO selftests (selftests TARGETS=vfio, static, -luuid)",
+    );
+    await run("make", [
+      "-C",
+      "tools/testing/selftests",
+      "TARGETS=vfio",
+      "LDFLAGS=-static",
+    ], {
+      cwd: tree,
+      stream: "vm: make: ",
+      every: 5,
+    });
+  }
   const tmp = `${dir}.tmp-${Deno.pid}`;
   await Deno.mkdir(tmp, { recursive: true });
   for (const prog of ["iommufd", "iommufd_fail_nth"]) {
     await Deno.copyFile(
       `${tree}/tools/testing/selftests/iommu/${prog}`,
+      `${tmp}/${prog}`,
+    );
+  }
+  for (const prog of hasVfio ? VFIO_SELFTESTS : []) {
+    await Deno.copyFile(
+      `${tree}/tools/testing/selftests/vfio/${prog}`,
       `${tmp}/${prog}`,
     );
   }
