@@ -183,7 +183,7 @@ function probeFaultInjection(): Verdict {
 function probeVfioCompatContainer(): Verdict {
   if (exists("/dev/vfio/vfio")) return present;
   return absent(
-    "needs /dev/vfio/vfio (CONFIG_VFIO_GROUP=y with CONFIG_IOMMUFD_VFIO_CONTAINER=y)",
+    "needs /dev/vfio/vfio (CONFIG_VFIO_GROUP=y with CONFIG_IOMMUFD_VFIO_CONTAINER=y or CONFIG_VFIO_CONTAINER=y)",
   );
 }
 
