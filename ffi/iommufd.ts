@@ -24,11 +24,12 @@
  * @module
  */
 
+import { FdHandle } from "./handle.ts";
 import { ErrnoError } from "./errno.ts";
 import { ioctl, ioctlValue, type OpResult } from "./ioctl.ts";
 import { MAP_SHARED, Mapping, PROT_READ, PROT_WRITE } from "./mem.ts";
 import type { FieldTable, Input, Struct, Values } from "./struct.ts";
-import { O_RDWR, tryClose, tryOpen } from "./sys.ts";
+import { O_RDWR, tryOpen } from "./sys.ts";
 import {
   IOMMU_DESTROY,
   iommu_destroy,
@@ -268,11 +269,9 @@ export interface HwQueueAllocOptions {
 }
 
 /** An open iommufd (or any fd speaking its ioctls, e.g. /dev/vfio/vfio). */
-export class Iommufd {
-  #fd: number;
-
+export class Iommufd extends FdHandle {
   private constructor(fd: number) {
-    this.#fd = fd;
+    super(fd, "close(iommufd)");
   }
 
   /** Opens `/dev/iommu` (or `path`) O_RDWR, throwing ErrnoError. */
@@ -280,23 +279,6 @@ export class Iommufd {
     const r = tryOpen(path, O_RDWR);
     if (r.ret < 0) throw new ErrnoError(`open(${path})`, r.errno);
     return new Iommufd(r.ret);
-  }
-
-  /** The file descriptor; -1 once closed. */
-  get fd(): number {
-    return this.#fd;
-  }
-
-  /** close(2); idempotent (a second call returns success without a call). */
-  close(): OpResult {
-    if (this.#fd < 0) return { ret: 0, errno: 0, op: "close", out: undefined };
-    const r = tryClose(this.#fd);
-    this.#fd = -1;
-    return { ...r, op: "close(iommufd)", out: undefined };
-  }
-
-  [Symbol.dispose](): void {
-    this.close();
   }
 
   /** ioctl with a struct encoded from `values`; the out struct decoded. */
@@ -307,7 +289,7 @@ export class Iommufd {
     values: Input<F>,
   ): OpResult<Values<F>> {
     const buf = struct.encode(values);
-    const r = ioctl(this.#fd, request, buf);
+    const r = ioctl(this.fd, request, buf);
     return { ret: r.ret, errno: r.errno, op, out: struct.decode(buf) };
   }
 
@@ -317,13 +299,13 @@ export class Iommufd {
     request: bigint,
     buf: Uint8Array<ArrayBuffer> | null,
   ): OpResult {
-    const r = ioctl(this.#fd, request, buf);
+    const r = ioctl(this.fd, request, buf);
     return { ret: r.ret, errno: r.errno, op, out: undefined };
   }
 
   /** ioctl with an integer argument by value. */
   ioctlValue(op: string, request: bigint, value: bigint): OpResult {
-    const r = ioctlValue(this.#fd, request, value);
+    const r = ioctlValue(this.fd, request, value);
     return { ret: r.ret, errno: r.errno, op, out: undefined };
   }
 
@@ -346,7 +328,7 @@ export class Iommufd {
       offset: u64(options.offset),
       prot: options.prot ?? (PROT_READ | PROT_WRITE),
       flags: options.flags ?? MAP_SHARED,
-      fd: this.#fd,
+      fd: this.fd,
     });
     return {
       ret: errno === 0 ? 0 : -1,

@@ -18,6 +18,7 @@
  * @module
  */
 
+import { FdHandle } from "./handle.ts";
 import { ErrnoError } from "./errno.ts";
 import { ioctl, ioctlValue, type OpResult, type SysResult } from "./ioctl.ts";
 import {
@@ -37,7 +38,6 @@ import {
   O_RDWR,
   readLinkOrNull,
   readTextOrNull,
-  tryClose,
   tryOpen,
   tryPread,
   tryPwrite,
@@ -163,11 +163,9 @@ export interface SetIrqsOptions {
  * needs VFIO_DEVICE_BIND_IOMMUFD before anything else works), or the fd
  * VFIO_GROUP_GET_DEVICE_FD returned.
  */
-export class VfioDevice {
-  #fd: number;
-
+export class VfioDevice extends FdHandle {
   private constructor(fd: number, readonly path: string) {
-    this.#fd = fd;
+    super(fd, `close(${path})`);
   }
 
   /** open(path, O_RDWR): the device, or the errno. */
@@ -195,30 +193,13 @@ export class VfioDevice {
     return new VfioDevice(fd, name);
   }
 
-  /** The file descriptor; -1 once closed. */
-  get fd(): number {
-    return this.#fd;
-  }
-
-  /** close(2): for a bound cdev this is the unbind. Idempotent. */
-  close(): OpResult {
-    if (this.#fd < 0) return opResult({ ret: 0, errno: 0 }, "close");
-    const r = tryClose(this.#fd);
-    this.#fd = -1;
-    return opResult(r, `close(${this.path})`);
-  }
-
-  [Symbol.dispose](): void {
-    this.close();
-  }
-
   /** ioctl with a raw buffer (or NULL), for the framing cases. */
   ioctlBuffer(
     op: string,
     request: bigint,
     buf: Uint8Array<ArrayBuffer> | null,
   ): OpResult {
-    return opResult(ioctl(this.#fd, request, buf), op);
+    return opResult(ioctl(this.fd, request, buf), op);
   }
 
   /** VFIO_DEVICE_BIND_IOMMUFD; `out.out_devid` is the device's object id. */
@@ -234,7 +215,7 @@ export class VfioDevice {
       values.token_uuid_ptr = addressOf(options.token_uuid_ptr);
     }
     const r = structIoctl(
-      this.#fd,
+      this.fd,
       "VFIO_DEVICE_BIND_IOMMUFD",
       VFIO_DEVICE_BIND_IOMMUFD,
       vfio_device_bind_iommufd,
@@ -259,7 +240,7 @@ export class VfioDevice {
     if (options.argsz !== undefined) values.argsz = options.argsz;
     if (options.pasid !== undefined) values.pasid = options.pasid;
     return structIoctl(
-      this.#fd,
+      this.fd,
       "VFIO_DEVICE_ATTACH_IOMMUFD_PT",
       VFIO_DEVICE_ATTACH_IOMMUFD_PT,
       vfio_device_attach_iommufd_pt,
@@ -281,7 +262,7 @@ export class VfioDevice {
     if (options.argsz !== undefined) values.argsz = options.argsz;
     if (options.pasid !== undefined) values.pasid = options.pasid;
     return structIoctl(
-      this.#fd,
+      this.fd,
       "VFIO_DEVICE_DETACH_IOMMUFD_PT",
       VFIO_DEVICE_DETACH_IOMMUFD_PT,
       vfio_device_detach_iommufd_pt,
@@ -294,7 +275,7 @@ export class VfioDevice {
     options: { readonly argsz?: number } = {},
   ): OpResult<Out<typeof vfio_device_info>> {
     return structIoctl(
-      this.#fd,
+      this.fd,
       "VFIO_DEVICE_GET_INFO",
       VFIO_DEVICE_GET_INFO,
       vfio_device_info,
@@ -311,7 +292,7 @@ export class VfioDevice {
     };
     if (options.argsz !== undefined) values.argsz = options.argsz;
     return structIoctl(
-      this.#fd,
+      this.fd,
       `VFIO_DEVICE_GET_REGION_INFO(${options.index})`,
       VFIO_DEVICE_GET_REGION_INFO,
       vfio_region_info,
@@ -324,7 +305,7 @@ export class VfioDevice {
     options: { readonly index: number },
   ): OpResult<Out<typeof vfio_irq_info>> {
     return structIoctl(
-      this.#fd,
+      this.fd,
       `VFIO_DEVICE_GET_IRQ_INFO(${options.index})`,
       VFIO_DEVICE_GET_IRQ_INFO,
       vfio_irq_info,
@@ -358,7 +339,7 @@ export class VfioDevice {
       count: options.count ?? (options.eventfds ?? options.bools ?? []).length,
     }, buf);
     buf.set(payload, vfio_irq_set.size);
-    const r = ioctl(this.#fd, VFIO_DEVICE_SET_IRQS, buf);
+    const r = ioctl(this.fd, VFIO_DEVICE_SET_IRQS, buf);
     return {
       ret: r.ret,
       errno: r.errno,
@@ -370,7 +351,7 @@ export class VfioDevice {
   /** VFIO_DEVICE_RESET. */
   reset(): OpResult {
     return opResult(
-      ioctl(this.#fd, VFIO_DEVICE_RESET, null),
+      ioctl(this.fd, VFIO_DEVICE_RESET, null),
       "VFIO_DEVICE_RESET",
     );
   }
@@ -382,7 +363,7 @@ export class VfioDevice {
    */
   read(offset: U64, length: number): OpResult<Uint8Array<ArrayBuffer>> {
     const buf = new Uint8Array(length);
-    const r = tryPread(this.#fd, buf, u64(offset));
+    const r = tryPread(this.fd, buf, u64(offset));
     return {
       ret: r.ret,
       errno: r.errno,
@@ -394,7 +375,7 @@ export class VfioDevice {
   /** pwrite(2) of `bytes` at `offset` of the device fd. */
   write(offset: U64, bytes: Uint8Array<ArrayBuffer>): OpResult {
     return opResult(
-      tryPwrite(this.#fd, bytes, u64(offset)),
+      tryPwrite(this.fd, bytes, u64(offset)),
       `pwrite(${this.path}, ${bytes.length} at 0x${u64(offset).toString(16)})`,
     );
   }
@@ -417,7 +398,7 @@ export class VfioDevice {
         offset: u64(options.offset),
         prot: options.prot ?? (PROT_READ | PROT_WRITE),
         flags: MAP_SHARED,
-        fd: this.#fd,
+        fd: this.fd,
       });
       return { ret: 0, errno: 0, op, out: m };
     } catch (e) {
@@ -431,11 +412,9 @@ export class VfioDevice {
 // Group
 
 /** A VFIO group, `/dev/vfio/<group>`. */
-export class VfioGroup {
-  #fd: number;
-
+export class VfioGroup extends FdHandle {
   private constructor(fd: number, readonly path: string) {
-    this.#fd = fd;
+    super(fd, `close(${path})`);
   }
 
   /** open(path, O_RDWR): the group, or the errno (EBUSY if already open). */
@@ -449,27 +428,10 @@ export class VfioGroup {
     };
   }
 
-  /** The file descriptor; -1 once closed. */
-  get fd(): number {
-    return this.#fd;
-  }
-
-  /** close(2); idempotent. */
-  close(): OpResult {
-    if (this.#fd < 0) return opResult({ ret: 0, errno: 0 }, "close");
-    const r = tryClose(this.#fd);
-    this.#fd = -1;
-    return opResult(r, `close(${this.path})`);
-  }
-
-  [Symbol.dispose](): void {
-    this.close();
-  }
-
   /** VFIO_GROUP_GET_STATUS; `out.flags` has VFIO_GROUP_FLAGS_*. */
   getStatus(): OpResult<Out<typeof vfio_group_status>> {
     return structIoctl(
-      this.#fd,
+      this.fd,
       "VFIO_GROUP_GET_STATUS",
       VFIO_GROUP_GET_STATUS,
       vfio_group_status,
@@ -482,7 +444,7 @@ export class VfioGroup {
     const arg = new Uint8Array(4);
     new DataView(arg.buffer).setInt32(0, containerFd, true);
     return opResult(
-      ioctl(this.#fd, VFIO_GROUP_SET_CONTAINER, arg),
+      ioctl(this.fd, VFIO_GROUP_SET_CONTAINER, arg),
       "VFIO_GROUP_SET_CONTAINER",
     );
   }
@@ -490,7 +452,7 @@ export class VfioGroup {
   /** VFIO_GROUP_UNSET_CONTAINER. */
   unsetContainer(): OpResult {
     return opResult(
-      ioctl(this.#fd, VFIO_GROUP_UNSET_CONTAINER, null),
+      ioctl(this.fd, VFIO_GROUP_UNSET_CONTAINER, null),
       "VFIO_GROUP_UNSET_CONTAINER",
     );
   }
@@ -500,7 +462,7 @@ export class VfioGroup {
    * `out.device` owns.
    */
   getDeviceFd(name: string): OpResult<{ device: VfioDevice | undefined }> {
-    const r = ioctl(this.#fd, VFIO_GROUP_GET_DEVICE_FD, cString(name));
+    const r = ioctl(this.fd, VFIO_GROUP_GET_DEVICE_FD, cString(name));
     return {
       ret: r.ret,
       errno: r.errno,
@@ -530,13 +492,9 @@ export interface MapDmaOptions {
  * A VFIO container, `/dev/vfio/vfio`: the legacy type1 backend, or iommufd
  * itself when the kernel has CONFIG_IOMMUFD_VFIO_CONTAINER.
  */
-export class VfioContainer {
-  #fd: number;
-  readonly #owned: boolean;
-
+export class VfioContainer extends FdHandle {
   private constructor(fd: number, readonly path: string, owned = true) {
-    this.#fd = fd;
-    this.#owned = owned;
+    super(fd, `close(${path})`, owned);
   }
 
   /**
@@ -570,30 +528,10 @@ export class VfioContainer {
     return r.out.container;
   }
 
-  /** The file descriptor; -1 once closed. */
-  get fd(): number {
-    return this.#fd;
-  }
-
-  /** close(2) (nothing for a view from {@link VfioContainer.on}); idempotent. */
-  close(): OpResult {
-    if (this.#fd < 0 || !this.#owned) {
-      this.#fd = -1;
-      return opResult({ ret: 0, errno: 0 }, "close");
-    }
-    const r = tryClose(this.#fd);
-    this.#fd = -1;
-    return opResult(r, `close(${this.path})`);
-  }
-
-  [Symbol.dispose](): void {
-    this.close();
-  }
-
   /** VFIO_GET_API_VERSION: `ret` is the version. */
   getApiVersion(): OpResult {
     return opResult(
-      ioctl(this.#fd, VFIO_GET_API_VERSION, null),
+      ioctl(this.fd, VFIO_GET_API_VERSION, null),
       "VFIO_GET_API_VERSION",
     );
   }
@@ -601,7 +539,7 @@ export class VfioContainer {
   /** VFIO_CHECK_EXTENSION(ext): `ret` is 1 if supported, 0 if not. */
   checkExtension(ext: number): OpResult {
     return opResult(
-      ioctlValue(this.#fd, VFIO_CHECK_EXTENSION, BigInt(ext)),
+      ioctlValue(this.fd, VFIO_CHECK_EXTENSION, BigInt(ext)),
       `VFIO_CHECK_EXTENSION(${ext})`,
     );
   }
@@ -609,7 +547,7 @@ export class VfioContainer {
   /** VFIO_SET_IOMMU(type). */
   setIommu(type: number): OpResult {
     return opResult(
-      ioctlValue(this.#fd, VFIO_SET_IOMMU, BigInt(type)),
+      ioctlValue(this.fd, VFIO_SET_IOMMU, BigInt(type)),
       `VFIO_SET_IOMMU(${type})`,
     );
   }
@@ -626,7 +564,7 @@ export class VfioContainer {
   } {
     const bytes = options.bytes ?? vfio_iommu_type1_info.size;
     return structIoctl(
-      this.#fd,
+      this.fd,
       "VFIO_IOMMU_GET_INFO",
       VFIO_IOMMU_GET_INFO,
       vfio_iommu_type1_info,
@@ -640,7 +578,7 @@ export class VfioContainer {
     options: MapDmaOptions,
   ): OpResult<Out<typeof vfio_iommu_type1_dma_map>> {
     const r = structIoctl(
-      this.#fd,
+      this.fd,
       "VFIO_IOMMU_MAP_DMA",
       VFIO_IOMMU_MAP_DMA,
       vfio_iommu_type1_dma_map,
@@ -664,7 +602,7 @@ export class VfioContainer {
     },
   ): OpResult<Out<typeof vfio_iommu_type1_dma_unmap>> {
     return structIoctl(
-      this.#fd,
+      this.fd,
       "VFIO_IOMMU_UNMAP_DMA",
       VFIO_IOMMU_UNMAP_DMA,
       vfio_iommu_type1_dma_unmap,
