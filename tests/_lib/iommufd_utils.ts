@@ -189,15 +189,28 @@ export interface MapOptions {
  * `test_err_ioctl_ioas_map*` macros).
  */
 export function ioasMapOptions(o: MapOptions): IoasMapOptions {
-  const flags =
-    (o.flags ?? (IOMMU_IOAS_MAP_WRITEABLE | IOMMU_IOAS_MAP_READABLE)) |
-    (o.fixed ? IOMMU_IOAS_MAP_FIXED_IOVA : 0);
   return {
     ioas_id: o.ioas_id,
     user_va: o.buffer,
     length: o.length,
-    iova: flags & IOMMU_IOAS_MAP_FIXED_IOVA ? u64(o.iova ?? 0n) : 0n,
+    ...mapPlacement(o),
+  };
+}
+
+/**
+ * The flags and IOVA every `_test_ioctl_ioas_map*` helper sends: WRITEABLE |
+ * READABLE unless given, FIXED_IOVA for the `_fixed` forms, and the IOVA
+ * only with FIXED_IOVA.
+ */
+function mapPlacement(
+  o: { readonly flags?: number; readonly fixed?: boolean; readonly iova?: U64 },
+): { flags: number; iova: bigint } {
+  const flags =
+    (o.flags ?? (IOMMU_IOAS_MAP_WRITEABLE | IOMMU_IOAS_MAP_READABLE)) |
+    (o.fixed ? IOMMU_IOAS_MAP_FIXED_IOVA : 0);
+  return {
     flags,
+    iova: flags & IOMMU_IOAS_MAP_FIXED_IOVA ? u64(o.iova ?? 0n) : 0n,
   };
 }
 
@@ -224,16 +237,12 @@ export interface MapFileOptions {
 
 /** The raw IOMMU_IOAS_MAP_FILE options `_test_ioctl_ioas_map_file` sends (for `test_err_ioctl_ioas_map_file`). */
 export function ioasMapFileOptions(o: MapFileOptions): IoasMapFileOptions {
-  const flags =
-    (o.flags ?? (IOMMU_IOAS_MAP_WRITEABLE | IOMMU_IOAS_MAP_READABLE)) |
-    (o.fixed ? IOMMU_IOAS_MAP_FIXED_IOVA : 0);
   return {
     ioas_id: o.ioas_id,
     fd: o.fd,
     start: o.start,
     length: o.length,
-    iova: flags & IOMMU_IOAS_MAP_FIXED_IOVA ? u64(o.iova ?? 0n) : 0n,
-    flags,
+    ...mapPlacement(o),
   };
 }
 
