@@ -108,6 +108,9 @@ const basic_fail_nth = defineFixture<Self>("basic_fail_nth", {
   // FailNthState.enable) and a young generation large enough that no
   // scavenge runs inside a sweep keep V8 out of the window.
   v8Flags: ["--expose-gc", "--min-semi-space-size=32"],
+  // Most sweeps set the mock's global temp memory limit to 32 and, as in
+  // C, leave it there.
+  globalState: "temp_memory_limit=32",
   init: () => ({ iommufd: undefined, access_id: 0, stdev_id: 0, pasid: 0 }),
   setup: (ctx, self) => {
     // The global buffer, as C's constructor maps it before any test

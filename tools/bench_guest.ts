@@ -1,8 +1,9 @@
 /**
  * The guest half of `deno task bench` (run by tools/guest/init after the
  * suite, in the same boot): interleaved rounds of
- *  - the C selftest against the Deno suite, restricted to the case ids both
- *    have (wall time of each whole run), and
+ *  - the C selftests (iommufd and iommufd_fail_nth, one after the other)
+ *    against the Deno suite (one `ktap` run, default lanes), restricted to
+ *    the case ids both have (wall time of each whole run), and
  *  - the C ioctl loop (tools/bench/ioctl_loop.c) against the same loop
  *    through Deno FFI (IOMMU_DESTROY of id 0, ENOENT, errno checked).
  * Writes the raw samples as JSON; the host prints medians and ratios.
@@ -30,9 +31,21 @@ function arg(name: string): string {
   return v;
 }
 
+/** Every value of a repeatable option. */
+function args(name: string): string[] {
+  const v = Deno.args.flatMap((a, i) =>
+    a === name && Deno.args[i + 1] !== undefined ? [Deno.args[i + 1]!] : []
+  );
+  if (v.length === 0) arg(name);
+  return v;
+}
+
 const out = arg("--out");
 const cLoop = arg("--c-loop");
-const cSuite = arg("--c-suite");
+// The C programs and, in the same order, their KTAP from this boot's
+// reference run.
+const cSuites = args("--c-suite");
+const cKtaps = args("--c-ktap");
 
 async function output(
   cmd: string,
@@ -65,13 +78,20 @@ function denoLoop(n: number): { ns: number; bad: number } {
 quietSkipNotes();
 const { allCases } = await import("../tests/_harness/fixture.ts");
 await import("../tests/all.ts");
-// The C ids come from the reference run's KTAP in this boot (the C -l
+// The C ids come from the reference runs' KTAP in this boot (the C -l
 // listing is a table, not ids).
-const cIds = new Set(
-  parseKtap(await Deno.readTextFile(arg("--c-ktap"))).keys(),
+const cIds: Set<string>[] = [];
+for (const k of cKtaps) {
+  cIds.push(new Set(parseKtap(await Deno.readTextFile(k)).keys()));
+}
+const runnable = new Set(
+  allCases().filter((c) => c.skip === undefined).map((c) => c.id),
 );
-const common = allCases().filter((c) => cIds.has(c.id) && c.skip === undefined)
-  .map((c) => c.id);
+/** Per C program, the `-r` filters of the ids both suites run. */
+const cFilters = cIds.map((ids) =>
+  [...ids].filter((id) => runnable.has(id)).flatMap((id) => ["-r", id])
+);
+const common = cIds.flatMap((ids) => [...ids].filter((id) => runnable.has(id)));
 const filters = common.flatMap((id) => ["-r", id]);
 const ktap = new URL("./ktap.ts", import.meta.url).pathname;
 
@@ -86,8 +106,11 @@ for (let round = 0; round < ROUNDS; round++) {
   const order = round % 2 === 0 ? ["c", "deno"] : ["deno", "c"];
   for (const who of order) {
     const t0 = performance.now();
-    if (who === "c") await output(cSuite, filters);
-    else {await output(Deno.execPath(), [
+    if (who === "c") {
+      for (const [i, prog] of cSuites.entries()) {
+        if (cFilters[i]!.length > 0) await output(prog, cFilters[i]!);
+      }
+    } else {await output(Deno.execPath(), [
         "run",
         "--cached-only",
         "--allow-ffi",

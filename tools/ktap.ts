@@ -2,14 +2,23 @@
  * `deno task ktap`: runs the suite and prints kselftest-shaped KTAP, so it
  * can stand in for a kselftest program (run_kselftest.sh, LAVA, tuxrun).
  *
- *   deno task ktap [-l] [-r fixture:variant:test]... [-f|-F fixture]...
- *                  [-v|-V variant]... [-t|-T test]... [--junit PATH]
+ *   deno task ktap [-l] [-j N] [--isolate] [-r fixture:variant:test]...
+ *                  [-f|-F fixture]... [-v|-V variant]... [-t|-T test]...
+ *                  [--junit PATH]
  *
- * Each fixture runs in its own child process (this script with --child), so
- * an FFI crash or a hung ioctl costs only the case that was running: the
- * parent kills a case past its timeout (`not ok N id # TIMEOUT 30 seconds`),
- * reports a dead child as `not ok N id # ERROR ...`, and starts a new child
- * for the fixture's remaining cases.
+ * Cases run in lanes: child processes (this script with --lane) that load
+ * the suite once and then run the units the parent gives them, N lanes side
+ * by side (-j; default the online CPUs, at most 4). tools/lib/schedule.ts
+ * decides what may run in parallel: only cases that leave kernel-global
+ * state as a serial run would (Case.globalState), never two that open the
+ * same VFIO device. The output is the serial run's: results print in
+ * registry order, numbered as the C harness numbers them.
+ *
+ * A crash or hang costs only the case that was running: the parent kills a
+ * case past its timeout (`not ok N id # TIMEOUT 30 seconds`), reports a
+ * dead lane as `not ok N id # ERROR ...`, and gives the unit's remaining
+ * cases to a new lane. With --isolate every fixture gets a fresh child
+ * process of its own, and nothing runs in parallel unless -j says so.
  *
  * Exit: 0 all passed (skips allowed), 1 something failed, 4 everything
  * skipped, 2 bad arguments.
@@ -18,11 +27,6 @@
  */
 
 import {
-  allCases,
-  type Case,
-  quietSkipNotes,
-} from "../tests/_harness/fixture.ts";
-import {
   type CaseId,
   diagnostics,
   enabled,
@@ -30,22 +34,40 @@ import {
   footer,
   header,
   junit,
+  LANE_V8_FLAGS,
   type Outcome,
   resultLines,
   runLine,
   Totals,
 } from "./lib/ktap.ts";
+import {
+  flagsFit,
+  makeUnits,
+  nextUnit,
+  type Schedulable,
+  type Unit,
+} from "./lib/schedule.ts";
 
 const EVENT = "\x1eKTAP-EVENT ";
 
 const USAGE =
-  "usage: ktap [-h] [-l] [-r fixture:variant:test] [-f|-F fixture] [-v|-V variant] [-t|-T test] [--junit PATH]";
+  "usage: ktap [-h] [-l] [-j N] [--isolate] [-r fixture:variant:test] [-f|-F fixture] [-v|-V variant] [-t|-T test] [--junit PATH]";
+
+/** Lanes by default: the online CPUs, at most this many. */
+const MAX_DEFAULT_JOBS = 4;
 
 interface Options {
   list: boolean;
   filters: Filter[];
   junit: string | undefined;
-  child: string[] | undefined;
+  jobs: number | undefined;
+  isolate: boolean;
+  lane: boolean;
+  /**
+   * The module that registers the suite (hidden `--suite PATH`, for the
+   * front end's own tests); tests/all.ts when undefined.
+   */
+  suite: string | undefined;
 }
 
 class UsageError extends Error {}
@@ -55,13 +77,16 @@ function parseArgs(args: readonly string[]): Options {
     list: false,
     filters: [],
     junit: undefined,
-    child: undefined,
+    jobs: undefined,
+    isolate: false,
+    lane: false,
+    suite: undefined,
   };
   for (let i = 0; i < args.length; i++) {
     const a = args[i]!;
-    if (a === "--child") {
-      o.child = args.slice(i + 1);
-      return o;
+    if (a === "--lane") {
+      o.lane = true;
+      continue;
     }
     if (a === "-h" || a === "--help") {
       console.log(USAGE);
@@ -71,10 +96,29 @@ function parseArgs(args: readonly string[]): Options {
       o.list = true;
       continue;
     }
+    if (a === "--suite") {
+      const v = args[++i];
+      if (v === undefined) throw new UsageError("--suite needs a module");
+      o.suite = new URL(v, `file://${Deno.cwd()}/`).href;
+      continue;
+    }
+    if (a === "--isolate") {
+      o.isolate = true;
+      continue;
+    }
     if (a === "--junit") {
       const v = args[++i];
       if (v === undefined) throw new UsageError("--junit needs a path");
       o.junit = v;
+      continue;
+    }
+    const j = /^(?:-j|--jobs)(?:=?(.*))$/.exec(a);
+    if (j) {
+      const v = j[1] !== "" ? j[1] : args[++i];
+      if (v === undefined || !/^[1-9][0-9]{0,2}$/.test(v)) {
+        throw new UsageError(`${a} needs a number of lanes from 1 to 999`);
+      }
+      o.jobs = Number(v);
       continue;
     }
     const m = /^-([fFvVtTr])(.*)$/.exec(a);
@@ -90,219 +134,10 @@ function parseArgs(args: readonly string[]): Options {
 }
 
 function print(line: string): void {
-  // One write per line keeps the stream line-buffered like the C harness.
-  Deno.stdout.writeSync(new TextEncoder().encode(line + "\n"));
-}
-
-// ---- child: run the given cases, report events on stdout -------------------
-
-async function child(): Promise<void> {
-  // Two lines from the parent: first the cases and the suite modules that
-  // register them (imported now, ahead of our turn), then "go".
-  const input = lines(Deno.stdin.readable);
-  const first = await input.next();
-  if (first.done) return;
-  const { ids, modules } = JSON.parse(first.value) as {
-    ids: string[];
-    modules: string[];
-  };
-  for (const m of modules) await import(m);
-  const byId = new Map(allCases().map((c) => [c.id, c]));
-  if ((await input.next()).done) return;
-  const emit = (e: Record<string, unknown>): void =>
-    print(EVENT + JSON.stringify(e));
-  for (const id of ids) {
-    const c = byId.get(id);
-    if (!c) {
-      emit({ e: "end", id, status: "error", detail: `no case ${id}` });
-      continue;
-    }
-    emit({ e: "start", id });
-    const t0 = performance.now();
-    const r = await c.run((line) => emit({ e: "log", line }));
-    const seconds = (performance.now() - t0) / 1000;
-    emit({ e: "end", id, status: r.status, detail: r.detail, seconds });
-  }
-}
-
-// ---- parent ---------------------------------------------------------------
-
-interface ChildEvent {
-  e: "start" | "log" | "end";
-  id?: string;
-  line?: string;
-  status?: Outcome["status"];
-  detail?: string;
-  /** The case's duration as the child measured it. */
-  seconds?: number;
-}
-
-/**
- * Starts a child. It loads the suite and then waits for its case ids on
- * stdin, so a fixture's child can start up (which costs seconds under TCG)
- * while the parent loads or the previous fixture runs.
- */
-function spawnChild(v8Flags: readonly string[]): Deno.ChildProcess {
-  return new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--allow-ffi",
-      "--no-prompt",
-      ...(v8Flags.length ? [`--v8-flags=${v8Flags.join(",")}`] : []),
-      new URL(import.meta.url).pathname,
-      "--child",
-    ],
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "piped",
-    env: { NO_COLOR: "1" },
-  }).spawn();
-}
-
-/** A child with its cases assigned (it imports their modules meanwhile). */
-interface Prepared {
-  readonly proc: Deno.ChildProcess;
-  readonly writer: WritableStreamDefaultWriter<Uint8Array>;
-}
-
-/** Tells a child its cases and which suite modules register them. */
-async function prepare(
-  proc: Deno.ChildProcess,
-  cases: readonly Case[],
-): Promise<Prepared> {
-  const writer = proc.stdin.getWriter();
-  const message = {
-    ids: cases.map((c) => c.id),
-    modules: [...new Set(cases.map((c) => c.module))],
-  };
-  try {
-    await writer.write(
-      new TextEncoder().encode(JSON.stringify(message) + "\n"),
-    );
-  } catch { /* the child died early: its exit status tells */ }
-  return { proc, writer };
-}
-
-async function go(p: Prepared): Promise<void> {
-  try {
-    await p.writer.write(new TextEncoder().encode("go\n"));
-    await p.writer.close();
-  } catch { /* the child died early: its exit status tells */ }
-}
-
-/** How many fixtures ahead a child is started. */
-const PRESTART = 2;
-
-/** Children that reported every case and are still shutting down. */
-const exiting: Promise<void>[] = [];
-
-/** Runs `cases` (one fixture) in child processes; calls back per outcome. */
-async function runFixture(
-  cases: readonly Case[],
-  prespawned: Promise<Prepared> | undefined,
-  onStart: (c: Case) => void,
-  onLog: (line: string) => void,
-  onEnd: (c: Case, o: Outcome) => void,
-): Promise<void> {
-  let pending = [...cases];
-  let ready = prespawned;
-  while (pending.length > 0) {
-    const prepared = await (ready ??
-      prepare(spawnChild(pending[0]!.v8Flags), pending));
-    ready = undefined;
-    const proc = prepared.proc;
-    await go(prepared);
-    let current: { c: Case; t0: number } | undefined;
-    let timedOut: Case | undefined;
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const done = new Set<string>();
-    const byId = new Map(pending.map((c) => [c.id, c]));
-
-    const stderrPump = (async () => {
-      for await (const line of lines(proc.stderr)) onLog(line);
-    })();
-    for await (const line of lines(proc.stdout)) {
-      if (!line.startsWith(EVENT)) {
-        onLog(line);
-        continue;
-      }
-      const ev = JSON.parse(line.slice(EVENT.length)) as ChildEvent;
-      if (ev.e === "log") {
-        onLog(ev.line ?? "");
-      } else if (ev.e === "start") {
-        const c = byId.get(ev.id ?? "");
-        if (!c) continue;
-        current = { c, t0: performance.now() };
-        onStart(c);
-        clearTimeout(timer);
-        timer = setTimeout(() => {
-          timedOut = c;
-          try {
-            proc.kill("SIGKILL");
-          } catch { /* already gone */ }
-        }, c.timeout * 1000);
-      } else if (ev.e === "end") {
-        clearTimeout(timer);
-        const c = byId.get(ev.id ?? "");
-        if (!c) continue;
-        done.add(c.id);
-        // The child's own clock: both events may arrive in one read.
-        const seconds = ev.seconds ??
-          (current ? (performance.now() - current.t0) / 1000 : 0);
-        current = undefined;
-        onEnd(c, {
-          status: ev.status ?? "error",
-          detail: ev.detail ?? "",
-          seconds,
-        });
-        // Every case reported: the next fixture need not wait for this
-        // child's exit (Deno's shutdown costs a noticeable time under TCG).
-        if (done.size === pending.length) break;
-      }
-    }
-    if (done.size === pending.length) {
-      exiting.push(Promise.all([stderrPump, proc.status]).then(() => {}));
-      return;
-    }
-    await stderrPump;
-    const status = await proc.status;
-    clearTimeout(timer);
-    if (current) {
-      const seconds = (performance.now() - current.t0) / 1000;
-      if (timedOut === current.c) {
-        onEnd(current.c, {
-          status: "timeout",
-          detail: `${current.c.timeout} seconds`,
-          seconds,
-        });
-      } else {
-        const how = status.signal
-          ? `child died with ${status.signal} while running the case`
-          : `child exited with ${status.code} while running the case`;
-        onEnd(current.c, { status: "error", detail: how, seconds });
-      }
-      done.add(current.c.id);
-    } else if (!status.success) {
-      onLog(
-        `fixture child exited with ${
-          status.signal ?? status.code
-        } between cases`,
-      );
-    }
-    const next = pending.filter((c) => !done.has(c.id));
-    if (next.length === pending.length) {
-      // The child ran nothing: report the rest rather than loop forever.
-      for (const c of next) {
-        onEnd(c, {
-          status: "error",
-          detail: "fixture child did not start the case",
-          seconds: 0,
-        });
-      }
-      return;
-    }
-    pending = next;
-  }
+  // One write per line keeps the stream line-buffered like the C harness
+  // (a pipe may take a long line in parts).
+  let bytes = new TextEncoder().encode(line + "\n");
+  while (bytes.length > 0) bytes = bytes.subarray(Deno.stdout.writeSync(bytes));
 }
 
 async function* lines(
@@ -321,123 +156,567 @@ async function* lines(
   if (buf.length > 0) yield buf;
 }
 
-/** Ends a child that will not be used. */
-async function discard(proc: Deno.ChildProcess | undefined): Promise<void> {
-  if (!proc) return;
-  try {
-    proc.kill("SIGKILL");
-  } catch { /* already gone */ }
-  await Promise.all([
-    proc.stdin.close().catch(() => {}),
-    proc.stdout.cancel(),
-    proc.stderr.cancel(),
-    proc.status,
-  ]);
+/** A case as a lane lists it to the parent. */
+interface Listed extends Schedulable {
+  readonly timeout: number;
 }
 
-async function parent(
-  o: Options,
-  early: Deno.ChildProcess | undefined,
-): Promise<number> {
-  // (`early` was started at launch; it learns its cases below.)
+/** A lane's first message: the registry and whether /dev/iommu is there. */
+interface Hello {
+  e: "hello";
+  iommufd: { ok: boolean; reason: string };
+  cases: Listed[];
+}
+
+/** A lane's report on the unit it runs. */
+interface LaneEvent {
+  e: "start" | "log" | "end" | "idle";
+  id?: string;
+  line?: string;
+  status?: Outcome["status"];
+  detail?: string;
+  /** The case's duration as the lane measured it. */
+  seconds?: number;
+}
+
+// ---- lane: load the suite, list it, run the units it is given --------------
+
+/** Imports the suite's modules (a literal import needs no read permission). */
+async function importSuite(suite: string | undefined): Promise<void> {
+  if (suite === undefined) await import("../tests/all.ts");
+  else await import(suite);
+}
+
+async function lane(suite: string | undefined): Promise<void> {
+  const { allCases, quietSkipNotes } = await import(
+    "../tests/_harness/fixture.ts"
+  );
+  quietSkipNotes();
+  await importSuite(suite);
   const { capabilities } = await import("../tests/_harness/probe.ts");
-  const selected = allCases().filter((c) => enabled(c, o.filters));
-  if (o.list) {
-    for (const c of selected) print(c.id);
-    return 0;
+  const emit = (e: Record<string, unknown>): void =>
+    print(EVENT + JSON.stringify(e));
+  const cases = allCases();
+  emit({
+    e: "hello",
+    iommufd: capabilities.iommufd,
+    cases: cases.map((c) => ({
+      id: c.id,
+      fixture: c.fixture,
+      variant: c.variant,
+      test: c.test,
+      timeout: c.timeout,
+      skip: c.skip,
+      globalState: c.globalState,
+      devices: c.devices,
+      v8Flags: c.v8Flags,
+    })),
+  });
+  const byId = new Map(cases.map((c) => [c.id, c]));
+  for await (const line of lines(Deno.stdin.readable)) {
+    const { run } = JSON.parse(line) as { run: string[] };
+    for (const id of run) {
+      const c = byId.get(id);
+      if (!c) {
+        emit({ e: "end", id, status: "error", detail: `no case ${id}` });
+        continue;
+      }
+      emit({ e: "start", id });
+      const t0 = performance.now();
+      const r = await c.run((l) => emit({ e: "log", line: l }));
+      const seconds = (performance.now() - t0) / 1000;
+      emit({ e: "end", id, status: r.status, detail: r.detail, seconds });
+    }
+    emit({ e: "idle" });
+  }
+}
+
+// ---- parent -----------------------------------------------------------------
+
+/** What a unit has to print, in order, once it is the first unprinted. */
+type Entry =
+  | { k: "run"; c: Listed }
+  | { k: "log"; line: string }
+  | { k: "end"; c: Listed; o: Outcome };
+
+/** Output and progress of one unit. */
+interface UnitState {
+  readonly unit: Unit<Listed>;
+  readonly entries: Entry[];
+  /** Cases of `unit.cases` already turned into entries. */
+  placed: number;
+  /** Runnable cases not yet ended. */
+  todo: Listed[];
+  /** Lanes that died before starting any of its cases. */
+  stalls: number;
+}
+
+interface Lane {
+  readonly proc: Deno.ChildProcess;
+  readonly flags: readonly string[];
+  readonly writer: WritableStreamDefaultWriter<Uint8Array>;
+  ready: boolean;
+  unit: UnitState | undefined;
+  current: { c: Listed; t0: number } | undefined;
+  started: boolean;
+  timedOut: Listed | undefined;
+  timer: ReturnType<typeof setTimeout> | undefined;
+  /** Closed by the parent: exits after its unit. */
+  retired: boolean;
+}
+
+function spawnLane(
+  flags: readonly string[],
+  suite: string | undefined,
+): Deno.ChildProcess {
+  return new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--allow-ffi",
+      "--no-prompt",
+      ...(suite === undefined
+        ? []
+        : [`--allow-read=${new URL(suite).pathname}`]),
+      ...(flags.length ? [`--v8-flags=${flags.join(",")}`] : []),
+      new URL(import.meta.url).pathname,
+      "--lane",
+      ...(suite === undefined ? [] : ["--suite", suite]),
+    ],
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1" },
+  }).spawn();
+}
+
+class Runner {
+  readonly #o: Options;
+  readonly #jobs: number;
+  readonly #lanes = new Set<Lane>();
+  #hello: Hello | undefined;
+  #helloWaiters: ((h: Hello | undefined) => void)[] = [];
+  #states: UnitState[] = [];
+  readonly #pending = new Set<number>();
+  readonly #running = new Set<number>();
+  #printed = 0;
+  #n = 0;
+  readonly #totals = new Totals();
+  readonly #results: { c: CaseId; o: Outcome }[] = [];
+  #finished: (() => void) | undefined;
+  /** Lanes that died before listing the suite, and their last words. */
+  #deadBeforeHello = 0;
+  #lastStderr: string[] = [];
+  readonly #exits: Promise<void>[] = [];
+
+  constructor(o: Options) {
+    this.#o = o;
+    this.#jobs = o.jobs ??
+      (o.isolate ? 1 : Math.max(
+        1,
+        Math.min(navigator.hardwareConcurrency, MAX_DEFAULT_JOBS),
+      ));
+  }
+
+  /** Starts the lanes; they load the suite while the parent waits. */
+  start(): void {
+    for (let i = 0; i < this.#jobs; i++) this.#addLane(LANE_V8_FLAGS);
+  }
+
+  /** The suite's listing from the first lane that loaded it. */
+  hello(): Promise<Hello | undefined> {
+    if (this.#hello) return Promise.resolve(this.#hello);
+    if (this.#lanes.size === 0) return Promise.resolve(undefined);
+    return new Promise((resolve) => this.#helloWaiters.push(resolve));
+  }
+
+  get lastStderr(): readonly string[] {
+    return this.#lastStderr;
+  }
+
+  /** Runs `selected` (registry order), printing KTAP; the exit code. */
+  async run(selected: readonly Listed[], nested: boolean): Promise<number> {
+    const units = makeUnits(selected, this.#o.isolate ? "fixture" : "variant");
+    this.#states = units.map((unit) => ({
+      unit,
+      entries: [],
+      placed: 0,
+      todo: [...unit.runnable],
+      stalls: 0,
+    }));
+    for (const s of this.#states) {
+      if (s.todo.length > 0) this.#pending.add(s.unit.index);
+      else this.#place(s, s.unit.cases.length);
+    }
+    const fixtureVariants =
+      new Set(selected.map((c) => `${c.fixture}.${c.variant}`)).size;
+    for (const l of header(selected.length, fixtureVariants, nested)) print(l);
+    const done = new Promise<void>((resolve) => this.#finished = resolve);
+    this.#flush();
+    this.#schedule();
+    await done;
+    for (const l of footer(this.#totals)) print(l);
+    await this.shutdown();
+    if (this.#o.junit) {
+      await Deno.writeTextFile(this.#o.junit, junit(this.#results));
+    }
+    return this.#totals.exitCode;
+  }
+
+  /** Ends every lane (after the run, or when nothing is to be run). */
+  async shutdown(): Promise<void> {
+    for (const lane of this.#lanes) {
+      this.#retire(lane);
+      if (!lane.ready) {
+        // Still loading the suite: nothing left for it.
+        try {
+          lane.proc.kill("SIGKILL");
+        } catch { /* already gone */ }
+      }
+    }
+    await Promise.all(this.#exits);
+  }
+
+  #addLane(flags: readonly string[]): void {
+    const proc = spawnLane(flags, this.#o.suite);
+    const lane: Lane = {
+      proc,
+      flags,
+      writer: proc.stdin.getWriter(),
+      ready: false,
+      unit: undefined,
+      current: undefined,
+      started: false,
+      timedOut: undefined,
+      timer: undefined,
+      retired: false,
+    };
+    this.#lanes.add(lane);
+    this.#exits.push(this.#pump(lane));
+  }
+
+  #retire(lane: Lane): void {
+    if (lane.retired) return;
+    lane.retired = true;
+    lane.writer.close().catch(() => {});
+  }
+
+  async #pump(lane: Lane): Promise<void> {
+    const stderr: string[] = [];
+    const stderrPump = (async () => {
+      for await (const line of lines(lane.proc.stderr)) {
+        stderr.push(line);
+        if (stderr.length > 20) stderr.shift();
+        this.#log(lane, line);
+      }
+    })();
+    for await (const line of lines(lane.proc.stdout)) {
+      if (!line.startsWith(EVENT)) {
+        this.#log(lane, line);
+        continue;
+      }
+      let ev: LaneEvent | Hello;
+      try {
+        ev = JSON.parse(line.slice(EVENT.length));
+      } catch {
+        this.#log(lane, `unreadable lane event: ${line.slice(0, 200)}`);
+        continue;
+      }
+      if (ev.e === "hello") {
+        this.#onHello(lane, ev);
+      } else {
+        this.#onEvent(lane, ev);
+      }
+    }
+    await stderrPump;
+    const status = await lane.proc.status;
+    clearTimeout(lane.timer);
+    this.#lanes.delete(lane);
+    if (!lane.ready) {
+      this.#deadBeforeHello++;
+      this.#lastStderr = stderr;
+      if (!this.#hello && this.#lanes.size === 0) {
+        // No lane could load the suite.
+        for (const w of this.#helloWaiters) w(undefined);
+        this.#helloWaiters = [];
+        return;
+      }
+    }
+    this.#onExit(lane, status);
+  }
+
+  #log(lane: Lane, line: string): void {
+    if (lane.unit) lane.unit.entries.push({ k: "log", line });
+    else if (this.#hello && this.#states.length > 0) {
+      // Between units: not a case's output.
+      for (const l of diagnostics(line)) print(l);
+    }
+    this.#flush();
+  }
+
+  #onHello(lane: Lane, h: Hello): void {
+    lane.ready = true;
+    if (!this.#hello) {
+      this.#hello = h;
+      for (const w of this.#helloWaiters) w(h);
+      this.#helloWaiters = [];
+    }
+    this.#schedule();
+  }
+
+  #onEvent(lane: Lane, ev: LaneEvent): void {
+    const s = lane.unit;
+    if (!s) return;
+    if (ev.e === "log") {
+      s.entries.push({ k: "log", line: ev.line ?? "" });
+    } else if (ev.e === "start") {
+      const c = s.todo.find((x) => x.id === ev.id);
+      if (!c) return;
+      lane.started = true;
+      this.#place(s, s.unit.cases.indexOf(c));
+      s.entries.push({ k: "run", c });
+      s.placed = s.unit.cases.indexOf(c) + 1;
+      lane.current = { c, t0: performance.now() };
+      clearTimeout(lane.timer);
+      lane.timer = setTimeout(() => {
+        lane.timedOut = c;
+        try {
+          lane.proc.kill("SIGKILL");
+        } catch { /* already gone */ }
+      }, c.timeout * 1000);
+    } else if (ev.e === "end") {
+      clearTimeout(lane.timer);
+      const c = s.todo.find((x) => x.id === ev.id);
+      if (!c) return;
+      // The lane's own clock: both events may arrive in one read.
+      const seconds = ev.seconds ??
+        (lane.current ? (performance.now() - lane.current.t0) / 1000 : 0);
+      lane.current = undefined;
+      this.#end(s, c, {
+        status: ev.status ?? "error",
+        detail: ev.detail ?? "",
+        seconds,
+      });
+    } else if (ev.e === "idle") {
+      this.#unitDone(s);
+      lane.unit = undefined;
+      if (this.#o.isolate) this.#retire(lane);
+      this.#schedule();
+    }
+    this.#flush();
+  }
+
+  #onExit(lane: Lane, status: Deno.CommandStatus): void {
+    const s = lane.unit;
+    lane.unit = undefined;
+    if (s) {
+      if (lane.current) {
+        const c = lane.current.c;
+        const seconds = (performance.now() - lane.current.t0) / 1000;
+        if (lane.timedOut === c) {
+          this.#end(s, c, {
+            status: "timeout",
+            detail: `${c.timeout} seconds`,
+            seconds,
+          });
+        } else {
+          const how = status.signal
+            ? `child died with ${status.signal} while running the case`
+            : `child exited with ${status.code} while running the case`;
+          this.#end(s, c, { status: "error", detail: how, seconds });
+        }
+      } else {
+        s.entries.push({
+          k: "log",
+          line: `lane child exited with ${
+            status.signal ?? status.code
+          } between cases`,
+        });
+      }
+      if (!lane.started) s.stalls++;
+      this.#running.delete(s.unit.index);
+      if (s.todo.length === 0) {
+        this.#unitDone(s);
+      } else if (s.stalls >= 2) {
+        // Lanes die before running it: report the rest, do not loop.
+        for (const c of [...s.todo]) {
+          this.#end(s, c, {
+            status: "error",
+            detail: "lane child did not start the case",
+            seconds: 0,
+          });
+        }
+        this.#unitDone(s);
+      } else {
+        this.#pending.add(s.unit.index);
+      }
+    }
+    this.#schedule();
+    this.#flush();
+  }
+
+  /** Turns skipped cases before `upTo` into entries. */
+  #place(s: UnitState, upTo: number): void {
+    while (s.placed < upTo) {
+      const c = s.unit.cases[s.placed++]!;
+      if (c.skip !== undefined) {
+        s.entries.push({ k: "run", c });
+        s.entries.push({
+          k: "end",
+          c,
+          o: { status: "skip", detail: c.skip, seconds: 0 },
+        });
+      }
+    }
+  }
+
+  #end(s: UnitState, c: Listed, o: Outcome): void {
+    const i = s.unit.cases.indexOf(c);
+    if (s.placed <= i) {
+      // Never started (the lane died first): keep the order anyway.
+      this.#place(s, i);
+      s.entries.push({ k: "run", c });
+      s.placed = i + 1;
+    }
+    s.entries.push({ k: "end", c, o });
+    s.todo = s.todo.filter((x) => x !== c);
+  }
+
+  #unitDone(s: UnitState): void {
+    this.#place(s, s.unit.cases.length);
+    this.#running.delete(s.unit.index);
+    this.#pending.delete(s.unit.index);
+    s.todo = [];
+  }
+
+  /** Prints the entries of the first unprinted units, in registry order. */
+  #flush(): void {
+    while (this.#printed < this.#states.length) {
+      const s = this.#states[this.#printed]!;
+      for (const e of s.entries.splice(0)) this.#render(e);
+      const open = this.#pending.has(s.unit.index) ||
+        this.#running.has(s.unit.index);
+      if (open) return;
+      this.#printed++;
+    }
+    if (this.#finished) {
+      const f = this.#finished;
+      this.#finished = undefined;
+      f();
+    }
+  }
+
+  #render(e: Entry): void {
+    if (e.k === "run") {
+      print(runLine(e.c.id));
+    } else if (e.k === "log") {
+      for (const l of diagnostics(e.line)) print(l);
+    } else {
+      this.#n++;
+      this.#totals.add(e.o);
+      this.#results.push({ c: e.c, o: e.o });
+      if (e.o.status === "fail") {
+        for (const l of diagnostics(`${e.c.test}: Test failed`)) print(l);
+      }
+      for (const l of resultLines(this.#n, e.c.id, e.o)) print(l);
+      if (e.o.status !== "pass" && e.o.status !== "skip") {
+        print(`# reproduce: deno task ktap -r ${e.c.id}`);
+      }
+    }
+  }
+
+  /** Gives idle lanes work and keeps enough lanes alive. */
+  #schedule(): void {
+    if (this.#states.length === 0) return;
+    const units = this.#states.map((s) => s.unit);
+    for (const lane of this.#lanes) {
+      if (!lane.ready || lane.unit || lane.retired) continue;
+      const u = nextUnit(units, {
+        pending: this.#pending,
+        running: this.#running,
+      }, lane.flags);
+      if (!u) continue;
+      this.#assign(lane, this.#states[u.index]!);
+    }
+    // Lanes to come: replace dead or retired ones while work is left, and
+    // start one with the V8 flags a unit asks for beyond the lanes' flags.
+    const live = [...this.#lanes].filter((l) => !l.retired);
+    const idleOrStarting = live.filter((l) => !l.unit).length;
+    const waiting = this.#pending.size;
+    if (this.#deadBeforeHello >= 3 && live.length === 0) {
+      // Lanes keep dying while they load the suite: report, do not loop.
+      for (const i of [...this.#pending]) {
+        const s = this.#states[i]!;
+        for (const c of [...s.todo]) {
+          this.#end(s, c, {
+            status: "error",
+            detail: "lane children die while loading the suite",
+            seconds: 0,
+          });
+        }
+        this.#unitDone(s);
+      }
+      this.#flush();
+      return;
+    }
+    if (waiting > 0 && idleOrStarting === 0 && live.length < this.#jobs) {
+      this.#addLane(LANE_V8_FLAGS);
+    } else if (
+      this.#o.isolate && waiting > 0 && idleOrStarting === 0 &&
+      live.length < this.#jobs + 1
+    ) {
+      // --isolate: the next fixture's child starts while this one runs.
+      this.#addLane(LANE_V8_FLAGS);
+    }
+    for (const i of this.#pending) {
+      const u = units[i]!;
+      if (live.some((l) => flagsFit(u, l.flags))) continue;
+      this.#addLane([...new Set([...LANE_V8_FLAGS, ...u.v8Flags])]);
+      break;
+    }
+  }
+
+  #assign(lane: Lane, s: UnitState): void {
+    this.#pending.delete(s.unit.index);
+    this.#running.add(s.unit.index);
+    lane.unit = s;
+    lane.started = false;
+    lane.writer.write(
+      new TextEncoder().encode(
+        JSON.stringify({ run: s.todo.map((c) => c.id) }) + "\n",
+      ),
+    ).catch(() => {/* the lane died: its exit reports it */});
+  }
+}
+
+async function listCases(o: Options): Promise<number> {
+  const { allCases, quietSkipNotes } = await import(
+    "../tests/_harness/fixture.ts"
+  );
+  quietSkipNotes();
+  await importSuite(o.suite);
+  for (const c of allCases()) if (enabled(c, o.filters)) print(c.id);
+  return 0;
+}
+
+async function parent(o: Options): Promise<number> {
+  const runner = new Runner(o);
+  runner.start();
+  const hello = await runner.hello();
+  if (!hello) {
+    await runner.shutdown();
+    print("Bail out! ktap: no lane could load the suite");
+    for (const l of diagnostics(runner.lastStderr.join("\n"))) print(l);
+    return 1;
   }
   const nested = Deno.env.get("KSFT_TAP_LEVEL") !== undefined;
-  if (!capabilities.iommufd.ok) {
-    await discard(early);
+  const selected = hello.cases.filter((c) => enabled(c, o.filters));
+  if (!hello.iommufd.ok && selected.every((c) => c.skip !== undefined)) {
+    await runner.shutdown();
     if (!nested) print("TAP version 13");
-    print(`1..0 # SKIP ${capabilities.iommufd.reason}`);
+    print(`1..0 # SKIP ${hello.iommufd.reason}`);
     return 4;
   }
-  const fixtureVariants =
-    new Set(selected.map((c) => `${c.fixture}.${c.variant}`)).size;
-  for (const l of header(selected.length, fixtureVariants, nested)) print(l);
-
-  const totals = new Totals();
-  const results: { c: CaseId; o: Outcome }[] = [];
-  let n = 0;
-  const finish = (c: Case, out: Outcome): void => {
-    n++;
-    totals.add(out);
-    results.push({ c, o: out });
-    if (out.status === "fail") {
-      for (const l of diagnostics(`${c.test}: Test failed`)) {
-        print(l);
-      }
-    }
-    for (const l of resultLines(n, c.id, out)) print(l);
-    if (out.status !== "pass" && out.status !== "skip") {
-      print(`# reproduce: deno task ktap -r ${c.id}`);
-    }
-  };
-
-  // Fixtures in registry order; skipped cases print in place.
-  const fixtures = [...new Set(selected.map((c) => c.fixture))];
-  const runnableOf = (f: string): Case[] =>
-    selected.filter((c) => c.fixture === f && c.skip === undefined);
-  const prespawned = new Map<string, Promise<Prepared>>();
-  // The child started at launch serves the first fixture that runs, unless
-  // that fixture wants V8 flags.
-  const first = fixtures.find((f) => runnableOf(f).length > 0);
-  if (first !== undefined && runnableOf(first)[0]!.v8Flags.length === 0) {
-    if (early) prespawned.set(first, prepare(early, runnableOf(first)));
-  } else {
-    await discard(early);
-  }
-  for (const fixture of fixtures) {
-    const cases = selected.filter((c) => c.fixture === fixture);
-    let printed = 0;
-    const flushSkipsBefore = (upTo: number): void => {
-      while (printed < upTo) {
-        const c = cases[printed++]!;
-        if (c.skip !== undefined) {
-          print(runLine(c.id));
-          finish(c, { status: "skip", detail: c.skip, seconds: 0 });
-        }
-      }
-    };
-    const runnable = cases.filter((c) => c.skip === undefined);
-    const current = prespawned.get(fixture);
-    // Start the next two fixtures' children now, while this one runs: a
-    // child's start-up under TCG outlasts a short fixture.
-    const following = fixtures.slice(fixtures.indexOf(fixture) + 1)
-      .filter((f) => runnableOf(f).length > 0).slice(0, PRESTART);
-    for (const f of following) {
-      if (prespawned.has(f)) continue;
-      const next = runnableOf(f);
-      prespawned.set(f, prepare(spawnChild(next[0]!.v8Flags), next));
-    }
-    await runFixture(
-      runnable,
-      current,
-      (c) => {
-        flushSkipsBefore(cases.indexOf(c));
-        printed = cases.indexOf(c) + 1;
-        print(runLine(c.id));
-      },
-      (line) => {
-        for (const l of diagnostics(line)) print(l);
-      },
-      (c, out) => {
-        if (printed <= cases.indexOf(c)) {
-          // Never started (child died first): keep the order anyway.
-          flushSkipsBefore(cases.indexOf(c));
-          printed = cases.indexOf(c) + 1;
-          print(runLine(c.id));
-        }
-        finish(c, out);
-      },
-    );
-    flushSkipsBefore(cases.length);
-  }
-  for (const l of footer(totals)) print(l);
-  await Promise.all(exiting);
-  if (o.junit) await Deno.writeTextFile(o.junit, junit(results));
-  return totals.exitCode;
+  return await runner.run(selected, nested);
 }
 
 async function main(): Promise<number> {
@@ -451,15 +730,12 @@ async function main(): Promise<number> {
     }
     throw e;
   }
-  quietSkipNotes();
-  if (o.child) {
-    await child();
+  if (o.lane) {
+    await lane(o.suite);
     return 0;
   }
-  // The first fixture's child starts while this process loads the suite.
-  const early = o.list ? undefined : spawnChild([]);
-  await import("../tests/all.ts");
-  return await parent(o, early);
+  if (o.list) return await listCases(o);
+  return await parent(o);
 }
 
 Deno.exit(await main());

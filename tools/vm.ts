@@ -37,6 +37,7 @@ import {
   parseKtap,
 } from "./lib/parity.ts";
 import { CommandError, run, which } from "./lib/run.ts";
+import { LANE_V8_FLAGS } from "./lib/ktap.ts";
 
 export const EXIT = {
   usage: 2,
@@ -333,6 +334,16 @@ async function guestDenoDir(): Promise<string> {
     "tools/ktap.ts",
     "-l",
   ], { cwd: REPO, env: { DENO_DIR: dir, NO_COLOR: "1" } });
+  // And once as a lane does, with the lanes' V8 flags (V8 keys its code
+  // cache by flags): the lane loads the suite, lists it and, with stdin
+  // empty, exits.
+  await run(Deno.execPath(), [
+    "run",
+    "--allow-ffi",
+    `--v8-flags=${LANE_V8_FLAGS.join(",")}`,
+    "tools/ktap.ts",
+    "--lane",
+  ], { cwd: REPO, env: { DENO_DIR: dir, NO_COLOR: "1" }, input: "" });
   return dir;
 }
 

@@ -24,7 +24,7 @@
 import { compareSeries } from "../../ffi/struct.ts";
 import { fdTarget, kernelSeries, openFds } from "../../ffi/sys.ts";
 import { AssertionAbort, CaseContext, SkipSignal } from "./expect.ts";
-import { type Capability, missing } from "./probe.ts";
+import { type Capability, exclusiveDevices, missing } from "./probe.ts";
 
 /** Per-case timeout when a test does not set one (kselftest's default). */
 export const DEFAULT_TIMEOUT_SECONDS = 30;
@@ -43,6 +43,14 @@ export interface FixtureSpec<Self, Variant> {
    * window).
    */
   readonly v8Flags?: readonly string[];
+  /**
+   * Kernel-global state the cases set, as a key naming it and the value
+   * (e.g. "temp_memory_limit=32" for IOMMU_TEST_OP_SET_TEMP_MEMORY_LIMIT),
+   * or undefined. The KTAP front end runs cases in parallel only within a
+   * stretch of the registry whose cases all have the same key, so every
+   * case sees the global state it would see in a serial run.
+   */
+  readonly globalState?: string | ((variant: Variant) => string | undefined);
   /** A fresh fixture object (the C FIXTURE struct, zeroed). */
   readonly init: () => Self;
   /** FIXTURE_SETUP: fills `self`. */
@@ -95,6 +103,13 @@ export interface Case {
   readonly timeout: number;
   /** V8 flags for the child process that runs the fixture. */
   readonly v8Flags: readonly string[];
+  /** FixtureSpec.globalState for this case's variant. */
+  readonly globalState: string | undefined;
+  /**
+   * Devices the case opens exclusively (a VFIO device or group can be open
+   * in one process only): cases sharing one never run at the same time.
+   */
+  readonly devices: readonly string[];
   /**
    * The suite module (a URL under tests/ ending in _test.ts) that registered it:
    * importing it alone registers the case again in another process.
@@ -159,10 +174,11 @@ export function defineFixture<Self, Variant = Record<string, never>>(
       const module = registeringModule();
       for (const [vname, variant] of variants) {
         const id = vname ? `${name}.${vname}.${test}` : `${name}.${test}`;
-        const skip = missing([
+        const caps = [
           ...needs(spec.requires, variant),
           ...needs(options.requires, variant),
-        ]) ?? options.skipIf?.(variant);
+        ];
+        const skip = missing(caps) ?? options.skipIf?.(variant);
         const c: Case = {
           id,
           fixture: name,
@@ -170,6 +186,10 @@ export function defineFixture<Self, Variant = Record<string, never>>(
           test,
           timeout: options.timeout ?? DEFAULT_TIMEOUT_SECONDS,
           v8Flags: spec.v8Flags ?? [],
+          globalState: typeof spec.globalState === "function"
+            ? spec.globalState(variant)
+            : spec.globalState,
+          devices: exclusiveDevices(caps),
           module,
           skip,
           run: (log) => runCase(id, spec, variant, fn, log),

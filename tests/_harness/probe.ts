@@ -265,6 +265,23 @@ function probeAll(): Readonly<Record<Capability, Verdict>> {
 /** The probe verdicts, computed once when this module loads. */
 export const capabilities: Readonly<Record<Capability, Verdict>> = probeAll();
 
+/**
+ * The devices a case needing `caps` opens exclusively. The edu device and
+ * the mtty mdev are the only VFIO devices of the guest, and a VFIO group
+ * (or a device cdev bound to an iommufd) is open in one process at a time,
+ * so every case that needs VFIO devices holds them all.
+ */
+export function exclusiveDevices(caps: readonly Capability[]): string[] {
+  const device: readonly Capability[] = [
+    "vfio_cdev",
+    "vfio_group",
+    "vfio_pci_device",
+    "vfio_mdev_device",
+    "vfio_edu_device",
+  ];
+  return caps.some((c) => device.includes(c)) ? ["vfio devices"] : [];
+}
+
 /** The first missing capability's reason, or undefined when all are there. */
 export function missing(needs: readonly Capability[]): string | undefined {
   for (const need of needs) {

@@ -223,7 +223,7 @@ export class FailNthState {
   enable(ctx: CaseContext): void {
     if (this.#iteration === 0) return;
     const text = new TextEncoder().encode(String(this.#iteration));
-    // A young-generation GC now (the fixture's child runs with
+    // A young-generation GC now (every KTAP lane runs with
     // --expose-gc) leaves no scavenge due, and so no page to munmap,
     // inside the window.
     collectGarbage?.({ type: "minor" });

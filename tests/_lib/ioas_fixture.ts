@@ -64,6 +64,10 @@ export const iommufd_ioas = defineFixture<IoasSelf, IoasVariant>(
     // Every variant needs the mock: setup sets the mock's memory limit and
     // teardown checks page refs through it, as in C.
     requires: ["iommufd", "iommufd_test"],
+    // mock_domain_limit lowers the mock's global temp memory limit for its
+    // cases (teardown restores the default the others set and expect).
+    globalState: (v) =>
+      v.memory_limit ? `temp_memory_limit=${v.memory_limit}` : undefined,
     init: () => ({
       iommufd: undefined as unknown as Iommufd,
       ioas_id: 0,

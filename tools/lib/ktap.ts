@@ -234,3 +234,15 @@ export function junit(
   out.push(`</testsuites>`, "");
   return out.join("\n");
 }
+
+/**
+ * V8 flags of the front end's lanes. A unit asking for flags outside this
+ * set gets a lane of its own, so every lane starts with basic_fail_nth's
+ * (tests/fail_nth_test.ts: --expose-gc for the young-generation GC before
+ * arming fail-nth, a young generation large enough that no scavenge runs
+ * inside a sweep). tools/vm.ts fills V8's code cache with the same flags.
+ */
+export const LANE_V8_FLAGS: readonly string[] = [
+  "--expose-gc",
+  "--min-semi-space-size=32",
+];

@@ -1,0 +1,116 @@
+import { assertEquals } from "@std/assert";
+import {
+  makeUnits,
+  nextUnit,
+  type Schedulable,
+  type Unit,
+} from "./schedule.ts";
+
+const c = (
+  fixture: string,
+  variant: string,
+  test: string,
+  extra: Partial<Schedulable> = {},
+): Schedulable => ({
+  id: variant ? `${fixture}.${variant}.${test}` : `${fixture}.${test}`,
+  fixture,
+  variant,
+  test,
+  skip: undefined,
+  globalState: undefined,
+  devices: [],
+  v8Flags: [],
+  ...extra,
+});
+
+// The 6.12 shape: iommufd (no variants), iommufd_ioas with its limit
+// variant, a device fixture, basic_fail_nth (limit 32, own V8 flags).
+const LIMIT = { globalState: "temp_memory_limit=16" };
+const NTH = { globalState: "temp_memory_limit=32", v8Flags: ["--expose-gc"] };
+const DEV = { devices: ["vfio devices"] };
+const cases = [
+  c("iommufd", "", "simple_close"),
+  c("iommufd", "", "cmd_fail", { skip: "no" }),
+  c("iommufd_ioas", "no_domain", "a"),
+  c("iommufd_ioas", "no_domain", "b"),
+  c("iommufd_ioas", "mock_domain_limit", "a", LIMIT),
+  c("iommufd_ioas", "mock_domain_limit", "b", LIMIT),
+  c("vfio_cdev", "pci", "bind", DEV),
+  c("vfio_cdev", "mtty", "bind", DEV),
+  c("basic_fail_nth", "", "basic", NTH),
+  c("basic_fail_nth", "", "map_domain", NTH),
+];
+
+const ids = (u: Unit<Schedulable>): string[] => u.cases.map((x) => x.id);
+
+Deno.test("schedule: units are fixture.variant blocks, single cases without variants", () => {
+  const units = makeUnits(cases, "variant");
+  assertEquals(units.map(ids), [
+    ["iommufd.simple_close"],
+    ["iommufd.cmd_fail"],
+    ["iommufd_ioas.no_domain.a", "iommufd_ioas.no_domain.b"],
+    ["iommufd_ioas.mock_domain_limit.a", "iommufd_ioas.mock_domain_limit.b"],
+    ["vfio_cdev.pci.bind"],
+    ["vfio_cdev.mtty.bind"],
+    ["basic_fail_nth.basic"],
+    ["basic_fail_nth.map_domain"],
+  ]);
+  assertEquals(units[1]!.runnable, []);
+  // A change of global state starts a segment, and so does the return.
+  assertEquals(units.map((u) => u.segment), [0, 0, 0, 1, 2, 2, 3, 3]);
+});
+
+Deno.test("schedule: --isolate groups whole fixtures, still cut at global state", () => {
+  const units = makeUnits(cases, "fixture");
+  assertEquals(units.map(ids), [
+    ["iommufd.simple_close", "iommufd.cmd_fail"],
+    ["iommufd_ioas.no_domain.a", "iommufd_ioas.no_domain.b"],
+    ["iommufd_ioas.mock_domain_limit.a", "iommufd_ioas.mock_domain_limit.b"],
+    ["vfio_cdev.pci.bind", "vfio_cdev.mtty.bind"],
+    ["basic_fail_nth.basic", "basic_fail_nth.map_domain"],
+  ]);
+});
+
+Deno.test("schedule: segments run in order, devices are exclusive, flags must fit", () => {
+  const units = makeUnits(cases, "variant");
+  const flags = ["--expose-gc", "--min-semi-space-size=32"];
+  const pending = new Set(units.map((u) => u.index));
+  pending.delete(1); // all skipped: done at once
+  const running = new Set<number>();
+  const take = (laneFlags = flags): number | undefined => {
+    const u = nextUnit(units, { pending, running }, laneFlags);
+    if (u) {
+      pending.delete(u.index);
+      running.add(u.index);
+    }
+    return u?.index;
+  };
+  const finish = (i: number): void => {
+    running.delete(i);
+  };
+  // Segment 0 in parallel.
+  assertEquals(take(), 0);
+  assertEquals(take(), 2);
+  // The limit variant waits for segment 0 to end.
+  assertEquals(take(), undefined);
+  finish(0);
+  assertEquals(take(), undefined);
+  finish(2);
+  assertEquals(take(), 3);
+  // Nothing runs beside it.
+  assertEquals(take(), undefined);
+  finish(3);
+  // Both device units are in segment 2; the second waits for the device.
+  assertEquals(take(), 4);
+  assertEquals(take(), undefined);
+  finish(4);
+  assertEquals(take(), 5);
+  finish(5);
+  // fail_nth's units need --expose-gc: not on a lane without it.
+  assertEquals(take([]), undefined);
+  assertEquals(take(), 6);
+  assertEquals(take(), 7);
+  finish(6);
+  finish(7);
+  assertEquals(take(), undefined);
+});
