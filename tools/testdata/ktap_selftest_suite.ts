@@ -16,7 +16,9 @@ const plain = defineFixture("plain", {
   teardown: () => {},
 });
 plain.test("pass", (ctx, _self, v) => ctx.log(`plain.pass ${v.n}`));
-plain.test("fail", (ctx) => ctx.expectEq(1, 2, "one is two"));
+plain.test("fail", (ctx) => {
+  ctx.expectEq(1, 2, "one is two");
+});
 plain.test("skip", (ctx) => ctx.skip("skipped on purpose"));
 
 const global = defineFixture("global", {
