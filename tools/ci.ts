@@ -1,8 +1,8 @@
 /**
  * `deno task ci`, the README's test command and what .ci/run calls:
  *  1. fmt --check, lint and check (one result each);
- *  2. every test that needs no kernel (`deno test --allow-ffi` on ffi/,
- *     tools/ and tests/_contract/), counted from its JUnit report;
+ *  2. every test that needs no kernel (`deno test --allow-ffi --allow-run`
+ *     on ffi/, tools/ and tests/_contract/), counted from its JUnit report;
  *  3. the suite in the VM on the default selftest kernel, judged against the
  *     kernel's C selftests in the same boot (`deno task vm --reference`),
  *     restricted to the fixtures this suite registers, counted from KTAP.
@@ -52,6 +52,7 @@ const junit = await Deno.makeTempFile({ suffix: ".xml" });
 await step("unit tests", [
   "test",
   "--allow-ffi",
+  "--allow-run", // as the test:unit task: tools/ktap_test.ts runs the front end
   `--junit-path=${junit}`,
   "ffi/",
   "tools/",
