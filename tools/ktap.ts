@@ -538,14 +538,7 @@ class Runner {
         this.#unitDone(s);
       } else if (s.stalls >= 2) {
         // Lanes die before running it: report the rest, do not loop.
-        for (const c of [...s.todo]) {
-          this.#end(s, c, {
-            status: "error",
-            detail: "lane child did not start the case",
-            seconds: 0,
-          });
-        }
-        this.#unitDone(s);
+        this.#abandon(s, "lane child did not start the case");
       } else {
         this.#pending.add(s.unit.index);
       }
@@ -579,6 +572,14 @@ class Runner {
     }
     s.entries.push({ k: "end", c, o });
     s.todo = s.todo.filter((x) => x !== c);
+  }
+
+  /** Reports a unit's remaining cases as errors and ends it. */
+  #abandon(s: UnitState, detail: string): void {
+    for (const c of [...s.todo]) {
+      this.#end(s, c, { status: "error", detail, seconds: 0 });
+    }
+    this.#unitDone(s);
   }
 
   #unitDone(s: UnitState): void {
@@ -645,26 +646,18 @@ class Runner {
     if (this.#deadBeforeHello >= 3 && live.length === 0) {
       // Lanes keep dying while they load the suite: report, do not loop.
       for (const i of [...this.#pending]) {
-        const s = this.#states[i]!;
-        for (const c of [...s.todo]) {
-          this.#end(s, c, {
-            status: "error",
-            detail: "lane children die while loading the suite",
-            seconds: 0,
-          });
-        }
-        this.#unitDone(s);
+        this.#abandon(
+          this.#states[i]!,
+          "lane children die while loading the suite",
+        );
       }
       this.#flush();
       return;
     }
-    if (waiting > 0 && idleOrStarting === 0 && live.length < this.#jobs) {
-      this.#addLane(LANE_V8_FLAGS);
-    } else if (
-      this.#o.isolate && waiting > 0 && idleOrStarting === 0 &&
-      live.length < this.#jobs + 1
-    ) {
-      // --isolate: the next fixture's child starts while this one runs.
+    // With --isolate one lane more: the next fixture's child starts while
+    // this one runs.
+    const lanes = this.#o.isolate ? this.#jobs + 1 : this.#jobs;
+    if (waiting > 0 && idleOrStarting === 0 && live.length < lanes) {
       this.#addLane(LANE_V8_FLAGS);
     }
     for (const i of this.#pending) {
