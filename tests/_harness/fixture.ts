@@ -110,11 +110,6 @@ export interface Case {
    * in one process only): cases sharing one never run at the same time.
    */
   readonly devices: readonly string[];
-  /**
-   * The suite module (a URL under tests/ ending in _test.ts) that registered it:
-   * importing it alone registers the case again in another process.
-   */
-  readonly module: string;
   /** Why the case is skipped on this machine, or undefined. */
   readonly skip: string | undefined;
   /** Runs setup, body and teardown; never throws. */
@@ -171,7 +166,6 @@ export function defineFixture<Self, Variant = Record<string, never>>(
     name,
     test(test, fn, options = {}): void {
       if (!existsOnThisKernel(options.since)) return;
-      const module = registeringModule();
       for (const [vname, variant] of variants) {
         const id = vname ? `${name}.${vname}.${test}` : `${name}.${test}`;
         const caps = [
@@ -190,7 +184,6 @@ export function defineFixture<Self, Variant = Record<string, never>>(
             ? spec.globalState(variant)
             : spec.globalState,
           devices: exclusiveDevices(caps),
-          module,
           skip,
           run: (log) => runCase(id, spec, variant, fn, log),
         };
@@ -208,15 +201,6 @@ export function defineFixture<Self, Variant = Record<string, never>>(
       }
     },
   };
-}
-
-/** The first *_test.ts module on the caller's stack (see Case.module). */
-function registeringModule(): string {
-  for (const line of new Error().stack?.split("\n") ?? []) {
-    const m = /(file:\/\/\S+_test\.ts):\d+:\d+/.exec(line);
-    if (m) return m[1]!;
-  }
-  return new URL("../all.ts", import.meta.url).href;
 }
 
 /** Whether a test or variant introduced in `since` exists on this kernel. */
