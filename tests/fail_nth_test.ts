@@ -104,9 +104,10 @@ const basic_fail_nth = defineFixture<Self>("basic_fail_nth", {
   requires: ["iommufd", "iommufd_test", "fault_injection"],
   // fail-nth counts every fault point of this task, V8's own mmap and
   // munmap included; one that fails aborts V8 ("Check failed: 0 ==
-  // munmap"). A full GC right before arming (--expose-gc, see
-  // FailNthState.enable) and a young generation large enough that no
-  // scavenge runs inside a sweep keep V8 out of the window.
+  // munmap"). A young generation large enough that no scavenge comes due
+  // inside a sweep's window, and a minor GC before arming whenever the
+  // runs since the last one may have used a few MiB of it (--expose-gc,
+  // see FailNthState.enable), keep V8 out of the window.
   v8Flags: ["--expose-gc", "--min-semi-space-size=32"],
   // Most sweeps set the mock's global temp memory limit to 32 and, as in
   // C, leave it there.

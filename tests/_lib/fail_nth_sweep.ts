@@ -155,6 +155,45 @@ export function teardownFailNthIommufd(
 const collectGarbage: ((options: { type: "minor" }) => void) | undefined =
   (globalThis as { gc?: (options: { type: "minor" }) => void }).gc;
 
+/**
+ * Young-generation bytes the runs between two collections may allocate: a
+ * small part of the 32 MiB semi-space the lanes start with
+ * (--min-semi-space-size=32), so no scavenge comes due inside a window.
+ */
+const GC_BUDGET_BYTES = 4 << 20;
+/** At most this many armed runs between two collections. */
+const GC_MAX_INTERVAL = 32;
+
+/**
+ * When to run the minor GC that keeps V8 out of the fail-nth window. A
+ * scavenge costs ~40 us natively (~2 ms under TCG), more than a whole run
+ * of most bodies, so it runs every `interval` armed runs, the interval
+ * sized from the heap growth measured between the last two collections
+ * (Deno.memoryUsage) so that at most GC_BUDGET_BYTES accumulate: a body
+ * that allocates much gets a collection before every run.
+ */
+class GcPacer {
+  #interval = 1;
+  #countdown = 0;
+  #afterLast: number | undefined;
+
+  /** Before arming: collects when due. */
+  beforeWindow(): void {
+    if (collectGarbage === undefined || --this.#countdown > 0) return;
+    const before = Deno.memoryUsage().heapUsed;
+    if (this.#afterLast !== undefined) {
+      const perRun = Math.max(1, before - this.#afterLast) / this.#interval;
+      this.#interval = Math.max(
+        1,
+        Math.min(GC_MAX_INTERVAL, Math.floor(GC_BUDGET_BYTES / perRun)),
+      );
+    }
+    collectGarbage({ type: "minor" });
+    this.#afterLast = Deno.memoryUsage().heapUsed;
+    this.#countdown = this.#interval;
+  }
+}
+
 /** struct fail_nth_state: the fail-nth fd and the current iteration. */
 export class FailNthState {
   #fd = -1;
@@ -162,6 +201,7 @@ export class FailNthState {
   /** pread buffer (char buf[300]) and the "0" that disarms. */
   readonly #buf = new Uint8Array(300);
   readonly #disable = new TextEncoder().encode("0");
+  readonly #gc = new GcPacer();
 
   /** The iteration: 0 for the first (uninjected) run, then n for "fail the nth". */
   get iteration(): number {
@@ -223,10 +263,10 @@ export class FailNthState {
   enable(ctx: CaseContext): void {
     if (this.#iteration === 0) return;
     const text = new TextEncoder().encode(String(this.#iteration));
-    // A young-generation GC now (every KTAP lane runs with
-    // --expose-gc) leaves no scavenge due, and so no page to munmap,
-    // inside the window.
-    collectGarbage?.({ type: "minor" });
+    // A young generation with room to spare (every KTAP lane runs with
+    // --expose-gc and a 32 MiB semi-space) leaves no scavenge due, and so
+    // no page to munmap, inside the window.
+    this.#gc.beforeWindow();
     const r = tryPwrite(this.#fd, text, 0n);
     if (r.ret !== text.length) {
       ctx.assertEq(
