@@ -46,6 +46,11 @@ const cLoop = arg("--c-loop");
 // reference run.
 const cSuites = args("--c-suite");
 const cKtaps = args("--c-ktap");
+/** The lanes' bundle the suite run used (ktap --lanes-from), if any. */
+const lanesFromAt = Deno.args.indexOf("--lanes-from");
+const lanesFrom = lanesFromAt >= 0
+  ? ["--lanes-from", Deno.args[lanesFromAt + 1]!]
+  : [];
 
 async function output(
   cmd: string,
@@ -118,6 +123,7 @@ for (let round = 0; round < ROUNDS; round++) {
         "--allow-read",
         "--allow-env",
         ktap,
+        ...lanesFrom,
         ...filters,
       ]);}
     (who === "c" ? samples.suiteC : samples.suiteDeno).push(

@@ -51,7 +51,7 @@ import {
 const EVENT = "\x1eKTAP-EVENT ";
 
 const USAGE =
-  "usage: ktap [-h] [-l] [-j N] [--isolate] [-r fixture:variant:test] [-f|-F fixture] [-v|-V variant] [-t|-T test] [--junit PATH]";
+  "usage: ktap [-h] [-l] [-j N] [--isolate] [--lanes-from BUNDLE] [-r fixture:variant:test] [-f|-F fixture] [-v|-V variant] [-t|-T test] [--junit PATH]";
 
 /** Lanes by default: the online CPUs, at most this many. */
 const MAX_DEFAULT_JOBS = 4;
@@ -68,6 +68,14 @@ interface Options {
    * front end's own tests); tests/all.ts when undefined.
    */
   suite: string | undefined;
+  /**
+   * `--lanes-from PATH`: the lanes run this `deno bundle` of this script
+   * instead of its ~90 modules (one file loads ~0.6 s faster under TCG;
+   * tools/vm.ts makes one).
+   */
+  lanesFrom: string | undefined;
+  /** A lane's `--root URL`: the repository, for a lane run from a bundle. */
+  root: string | undefined;
 }
 
 class UsageError extends Error {}
@@ -81,6 +89,8 @@ function parseArgs(args: readonly string[]): Options {
     isolate: false,
     lane: false,
     suite: undefined,
+    lanesFrom: undefined,
+    root: undefined,
   };
   for (let i = 0; i < args.length; i++) {
     const a = args[i]!;
@@ -100,6 +110,13 @@ function parseArgs(args: readonly string[]): Options {
       const v = args[++i];
       if (v === undefined) throw new UsageError("--suite needs a module");
       o.suite = new URL(v, `file://${Deno.cwd()}/`).href;
+      continue;
+    }
+    if (a === "--lanes-from" || a === "--root") {
+      const v = args[++i];
+      if (v === undefined) throw new UsageError(`${a} needs a path`);
+      if (a === "--root") o.root = v;
+      else o.lanesFrom = v;
       continue;
     }
     if (a === "--isolate") {
@@ -187,16 +204,23 @@ async function importSuite(suite: string | undefined): Promise<void> {
   else await import(suite);
 }
 
-async function lane(suite: string | undefined): Promise<void> {
+async function lane(o: Options): Promise<void> {
   const { allCases, quietSkipNotes } = await import(
     "../tests/_harness/fixture.ts"
   );
   quietSkipNotes();
+  if (o.root !== undefined) {
+    const { setSuiteRoot } = await import("../tests/_harness/root.ts");
+    setSuiteRoot(new URL(o.root));
+  }
+  const { suite, filters } = o;
   await importSuite(suite);
   const { capabilities } = await import("../tests/_harness/probe.ts");
   const emit = (e: Record<string, unknown>): void =>
     print(EVENT + JSON.stringify(e));
-  const cases = allCases();
+  // Only the cases the parent's filters select: the listing of the whole
+  // suite is a few hundred kB of JSON to write and parse.
+  const cases = allCases().filter((c) => enabled(c, filters));
   emit({
     e: "hello",
     iommufd: capabilities.iommufd,
@@ -257,6 +281,11 @@ interface Lane {
   readonly writer: WritableStreamDefaultWriter<Uint8Array>;
   ready: boolean;
   unit: UnitState | undefined;
+  /**
+   * The unit sent while `unit` still runs, so the lane starts it without
+   * a round trip through the parent.
+   */
+  queued: UnitState | undefined;
   current: { c: Listed; t0: number } | undefined;
   started: boolean;
   timedOut: Listed | undefined;
@@ -265,22 +294,34 @@ interface Lane {
   retired: boolean;
 }
 
+/** The filter options as given, for a lane. */
+function filterArgs(filters: readonly Filter[]): string[] {
+  return filters.flatMap((f) => [`-${f.opt}`, f.value]);
+}
+
 function spawnLane(
   flags: readonly string[],
-  suite: string | undefined,
+  o: Options,
 ): Deno.ChildProcess {
+  const suite = o.suite;
   return new Deno.Command(Deno.execPath(), {
     args: [
       "run",
       "--allow-ffi",
       "--no-prompt",
-      ...(suite === undefined
-        ? []
-        : [`--allow-read=${new URL(suite).pathname}`]),
+      // A suite imported by path (and, from a bundle, what it imports)
+      ...(suite === undefined ? [] : [
+        `--allow-read=${new URL(suite).pathname},${
+          new URL("..", import.meta.url).pathname
+        }`,
+      ]),
       ...(flags.length ? [`--v8-flags=${flags.join(",")}`] : []),
-      new URL(import.meta.url).pathname,
+      o.lanesFrom ?? new URL(import.meta.url).pathname,
       "--lane",
+      "--root",
+      new URL("..", import.meta.url).href,
       ...(suite === undefined ? [] : ["--suite", suite]),
+      ...filterArgs(o.filters),
     ],
     stdin: "piped",
     stdout: "piped",
@@ -362,12 +403,19 @@ class Runner {
     return this.#totals.exitCode;
   }
 
-  /** Ends every lane (after the run, or when nothing is to be run). */
+  /**
+   * Ends every lane (after the run, or when nothing is to be run). Lanes
+   * still loading the suite, and after a run all of them (every unit has
+   * ended, so a lane holds nothing but its runtime), are killed rather
+   * than left to exit: a Deno runtime's own teardown takes ~0.5 s under
+   * TCG.
+   */
   async shutdown(): Promise<void> {
+    const ran = this.#states.length > 0 && this.#pending.size === 0 &&
+      this.#running.size === 0;
     for (const lane of this.#lanes) {
       this.#retire(lane);
-      if (!lane.ready) {
-        // Still loading the suite: nothing left for it.
+      if (!lane.ready || (ran && !lane.unit)) {
         try {
           lane.proc.kill("SIGKILL");
         } catch { /* already gone */ }
@@ -377,13 +425,14 @@ class Runner {
   }
 
   #addLane(flags: readonly string[]): void {
-    const proc = spawnLane(flags, this.#o.suite);
+    const proc = spawnLane(flags, this.#o);
     const lane: Lane = {
       proc,
       flags,
       writer: proc.stdin.getWriter(),
       ready: false,
       unit: undefined,
+      queued: undefined,
       current: undefined,
       started: false,
       timedOut: undefined,
@@ -498,7 +547,9 @@ class Runner {
       });
     } else if (ev.e === "idle") {
       this.#unitDone(s);
-      lane.unit = undefined;
+      lane.unit = lane.queued;
+      lane.queued = undefined;
+      lane.started = false;
       if (this.#o.isolate) this.#retire(lane);
       this.#schedule();
     }
@@ -508,6 +559,13 @@ class Runner {
   #onExit(lane: Lane, status: Deno.CommandStatus): void {
     const s = lane.unit;
     lane.unit = undefined;
+    const q = lane.queued;
+    lane.queued = undefined;
+    if (q) {
+      // Sent but never begun: back in line, not a stall.
+      this.#running.delete(q.unit.index);
+      this.#pending.add(q.unit.index);
+    }
     if (s) {
       if (lane.current) {
         const c = lane.current.c;
@@ -629,14 +687,30 @@ class Runner {
   #schedule(): void {
     if (this.#states.length === 0) return;
     const units = this.#states.map((s) => s.unit);
+    const state = { pending: this.#pending, running: this.#running };
     for (const lane of this.#lanes) {
       if (!lane.ready || lane.unit || lane.retired) continue;
-      const u = nextUnit(units, {
-        pending: this.#pending,
-        running: this.#running,
-      }, lane.flags);
+      const u = nextUnit(units, state, lane.flags);
       if (!u) continue;
       this.#assign(lane, this.#states[u.index]!);
+    }
+    // Busy lanes get their next unit ahead (one), while that leaves work
+    // for another lane: the parent's round trip between two units costs
+    // ~25 ms under TCG.
+    if (!this.#o.isolate) {
+      const others = [...this.#lanes].filter((l) => !l.retired).length - 1;
+      for (const lane of this.#lanes) {
+        if (!lane.ready || !lane.unit || lane.queued || lane.retired) continue;
+        const u = nextUnit(units, state, lane.flags);
+        if (!u) continue;
+        if (others > 0) {
+          const pending = new Set(this.#pending);
+          pending.delete(u.index);
+          const running = new Set(this.#running).add(u.index);
+          if (!nextUnit(units, { pending, running }, LANE_V8_FLAGS)) continue;
+        }
+        this.#assign(lane, this.#states[u.index]!);
+      }
     }
     // Lanes to come: replace dead or retired ones while work is left, and
     // start one with the V8 flags a unit asks for beyond the lanes' flags.
@@ -668,11 +742,16 @@ class Runner {
     }
   }
 
+  /** Sends a unit to a lane: its current one, or the one queued after it. */
   #assign(lane: Lane, s: UnitState): void {
     this.#pending.delete(s.unit.index);
     this.#running.add(s.unit.index);
-    lane.unit = s;
-    lane.started = false;
+    if (lane.unit) {
+      lane.queued = s;
+    } else {
+      lane.unit = s;
+      lane.started = false;
+    }
     lane.writer.write(
       new TextEncoder().encode(
         JSON.stringify({ run: s.todo.map((c) => c.id) }) + "\n",
@@ -692,6 +771,18 @@ async function listCases(o: Options): Promise<number> {
 }
 
 async function parent(o: Options): Promise<number> {
+  if (o.lanesFrom !== undefined) {
+    try {
+      if (!Deno.statSync(o.lanesFrom).isFile) throw new Error("not a file");
+    } catch (e) {
+      console.error(
+        `ktap: --lanes-from ${o.lanesFrom}: ${
+          e instanceof Error ? e.message : e
+        }`,
+      );
+      return 2;
+    }
+  }
   const runner = new Runner(o);
   runner.start();
   const hello = await runner.hello();
@@ -724,7 +815,7 @@ async function main(): Promise<number> {
     throw e;
   }
   if (o.lane) {
-    await lane(o.suite);
+    await lane(o);
     return 0;
   }
   if (o.list) return await listCases(o);

@@ -37,6 +37,24 @@ Deno.test("ktap front end: the same KTAP serial, in parallel lanes and isolated"
   assertEquals(parallel, serial);
   const isolated = await ktap("--isolate");
   assertEquals(isolated, serial);
+  // Lanes run from a bundle of the front end, as in the VM.
+  // (mktemp and rm as commands: the unit tests run without --allow-write)
+  const mk = await new Deno.Command("mktemp", { args: ["-d"] }).output();
+  assertEquals(mk.code, 0);
+  const dir = new TextDecoder().decode(mk.stdout).trim();
+  try {
+    const bundle = `${dir}/lane.js`;
+    const b = await new Deno.Command(Deno.execPath(), {
+      args: ["bundle", "--quiet", "--platform", "deno", "-o", bundle, KTAP],
+      stdout: "null",
+      stderr: "inherit",
+    }).output();
+    assertEquals(b.code, 0);
+    const bundled = await ktap("-j", "2", "--lanes-from", bundle);
+    assertEquals(bundled, serial);
+  } finally {
+    await new Deno.Command("rm", { args: ["-rf", dir] }).output();
+  }
 });
 
 Deno.test("ktap front end: filters select before lanes run, bad -j is a usage error", async () => {
@@ -46,4 +64,6 @@ Deno.test("ktap front end: filters select before lanes run, bad -j is a usage er
   assertStringIncludes(one.out, "ok 1 rough.after\n");
   const bad = await ktap("-j", "0");
   assertEquals(bad.code, 2);
+  const noBundle = await ktap("--lanes-from", "/nonexistent/lane.js");
+  assertEquals(noBundle.code, 2);
 });

@@ -347,6 +347,33 @@ async function guestDenoDir(): Promise<string> {
   return dir;
 }
 
+/**
+ * The lanes' bundle (`ktap --lanes-from`): tools/ktap.ts and everything it
+ * imports in one file, which a lane loads ~0.6 s faster under TCG than ~90
+ * modules. The guest copies it to this same path, so the V8 code cache
+ * filled here (keyed by URL) applies there too.
+ */
+async function laneBundle(denoDir: string): Promise<string> {
+  const bundle = `${cacheRoot()}/lanes/ktap.js`;
+  await run(Deno.execPath(), [
+    "bundle",
+    "--quiet",
+    "--platform",
+    "deno",
+    "-o",
+    bundle,
+    "tools/ktap.ts",
+  ], { cwd: REPO });
+  await run(Deno.execPath(), [
+    "run",
+    "--allow-ffi",
+    `--v8-flags=${LANE_V8_FLAGS.join(",")}`,
+    bundle,
+    "--lane",
+  ], { cwd: REPO, env: { DENO_DIR: denoDir, NO_COLOR: "1" }, input: "" });
+  return bundle;
+}
+
 async function prepareRuntime(
   a: Args,
   runDir: string,
@@ -359,11 +386,15 @@ async function prepareRuntime(
   } catch {
     await Deno.copyFile(Deno.execPath(), `${rt}/deno`);
   }
-  await run("cp", ["-a", await guestDenoDir(), `${rt}/deno-dir`]);
+  const denoDir = await guestDenoDir();
+  const bundle = await laneBundle(denoDir);
+  await Deno.copyFile(bundle, `${rt}/lane.js`);
+  await run("cp", ["-a", denoDir, `${rt}/deno-dir`]);
   if (selftestsDir) await run("cp", ["-a", selftestsDir, `${rt}/selftests`]);
   const env = [
     `KTAP_ARGS='${a.ktap.join(" ")}'`,
     `SUITE_DIR='${REPO}'`,
+    `LANES_FROM='${bundle}'`,
     `REFERENCE=${a.reference || a.bench ? 1 : 0}`,
     `BENCH=${a.bench ? 1 : 0}`,
     `INJECT=${a.inject ?? ""}`,

@@ -123,7 +123,15 @@ export interface CaseResult {
   readonly detail: string;
 }
 
-const registry: Case[] = [];
+/**
+ * One registry per process, also when this module is loaded twice: a KTAP
+ * lane run from a bundle (`ktap --lanes-from`) has its own copy of the
+ * harness, and a suite it imports by path (`--suite`) registers through
+ * the source copy.
+ */
+const registry: Case[] = ((globalThis as Record<symbol, unknown>)[
+  Symbol.for("iommufd-suite.registry")
+] ??= []) as Case[];
 
 /** The running kernel's series ("6.12"): decides which C ids exist. */
 const runningSeries = kernelSeries();

@@ -25,6 +25,7 @@
 import { ErrnoError } from "../../ffi/errno.ts";
 import { memfd } from "../../ffi/mem.ts";
 import { getpid, readTextOrNull, tryClose, tryPread } from "../../ffi/sys.ts";
+import { suiteFile } from "../_harness/root.ts";
 import { type ChildExit, DenoChild, describeExit } from "./mm_child.ts";
 
 /** Exit status of change_process_child.ts when an ASSERT of C's child failed. */
@@ -137,7 +138,7 @@ export function runChangeProcessChild(
     let exit: ChildExit & { readonly killed: boolean };
     {
       using child = DenoChild.spawn(
-        new URL("./change_process_child.ts", import.meta.url),
+        suiteFile("tests/_lib/change_process_child.ts"),
         [
           `ppid=${getpid()}`,
           `iommufd=${o.iommufd}`,
