@@ -245,20 +245,38 @@ export function compareSeries(a: string, b: string): number {
   return 0;
 }
 
+/**
+ * LIMITS as numbers, for number values (safe integers; the 64-bit types
+ * clipped to the safe range, which a safe integer cannot leave).
+ */
+const NUMBER_LIMITS: Record<Scalar, readonly [number, number]> = {
+  u8: [0, 0xff],
+  u16: [0, 0xffff],
+  u32: [0, 0xffff_ffff],
+  s32: [-0x8000_0000, 0x7fff_ffff],
+  u64: [0, Number.MAX_SAFE_INTEGER],
+  s64: [Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER],
+};
+
 /** Checks that `v` fits the C type; throws RangeError naming the field. */
 export function checkRange(
   type: Scalar,
   v: number | bigint,
   where: string,
 ): void {
+  if (typeof v === "number") {
+    // No BigInt per field: encode runs for every ioctl.
+    if (!Number.isSafeInteger(v)) {
+      throw new RangeError(`${where}: ${v} is not an integer`);
+    }
+    const [lo, hi] = NUMBER_LIMITS[type];
+    if (v >= lo && v <= hi) return;
+  } else {
+    const [lo, hi] = LIMITS[type];
+    if (v >= lo && v <= hi) return;
+  }
   const [lo, hi] = LIMITS[type];
-  if (typeof v === "number" && !Number.isSafeInteger(v)) {
-    throw new RangeError(`${where}: ${v} is not an integer`);
-  }
-  const b = BigInt(v);
-  if (b < lo || b > hi) {
-    throw new RangeError(`${where}: ${v} is outside ${type} [${lo}, ${hi}]`);
-  }
+  throw new RangeError(`${where}: ${v} is outside ${type} [${lo}, ${hi}]`);
 }
 
 function write(
@@ -279,7 +297,16 @@ function write(
     case "s32":
       return view.setInt32(f.offset, Number(v), true);
     case "u64":
-      return view.setBigUint64(f.offset, BigInt(v), true);
+      if (typeof v === "number") {
+        // A safe integer >= 0 (checked): two halves, no BigInt.
+        view.setUint32(f.offset, v % 0x1_0000_0000, true);
+        return view.setUint32(
+          f.offset + 4,
+          Math.floor(v / 0x1_0000_0000),
+          true,
+        );
+      }
+      return view.setBigUint64(f.offset, v, true);
     case "s64":
       return view.setBigInt64(f.offset, BigInt(v), true);
   }
