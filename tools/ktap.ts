@@ -2,9 +2,9 @@
  * `deno task ktap`: runs the suite and prints kselftest-shaped KTAP, so it
  * can stand in for a kselftest program (run_kselftest.sh, LAVA, tuxrun).
  *
- *   deno task ktap [-l] [-j N] [--isolate] [-r fixture:variant:test]...
- *                  [-f|-F fixture]... [-v|-V variant]... [-t|-T test]...
- *                  [--junit PATH]
+ *   deno task ktap [-l] [-j N] [--isolate] [--lanes-from BUNDLE]
+ *                  [-r fixture:variant:test]... [-f|-F fixture]...
+ *                  [-v|-V variant]... [-t|-T test]... [--junit PATH]
  *
  * Cases run in lanes: child processes (this script with --lane) that load
  * the suite once and then run the units the parent gives them, N lanes side
@@ -19,6 +19,8 @@
  * dead lane as `not ok N id # ERROR ...`, and gives the unit's remaining
  * cases to a new lane. With --isolate every fixture gets a fresh child
  * process of its own, and nothing runs in parallel unless -j says so.
+ * --lanes-from runs the lanes from a `deno bundle` of this script (the VM
+ * runner makes one: a single file loads faster than ~90 modules).
  *
  * Exit: 0 all passed (skips allowed), 1 something failed, 4 everything
  * skipped, 2 bad arguments.
