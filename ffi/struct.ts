@@ -264,18 +264,17 @@ export function checkRange(
   v: number | bigint,
   where: string,
 ): void {
+  const [lo, hi] = LIMITS[type];
   if (typeof v === "number") {
     // No BigInt per field: encode runs for every ioctl.
     if (!Number.isSafeInteger(v)) {
       throw new RangeError(`${where}: ${v} is not an integer`);
     }
-    const [lo, hi] = NUMBER_LIMITS[type];
-    if (v >= lo && v <= hi) return;
-  } else {
-    const [lo, hi] = LIMITS[type];
-    if (v >= lo && v <= hi) return;
+    const [nlo, nhi] = NUMBER_LIMITS[type];
+    if (v >= nlo && v <= nhi) return;
+  } else if (v >= lo && v <= hi) {
+    return;
   }
-  const [lo, hi] = LIMITS[type];
   throw new RangeError(`${where}: ${v} is outside ${type} [${lo}, ${hi}]`);
 }
 

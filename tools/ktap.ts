@@ -116,7 +116,9 @@ function parseArgs(args: readonly string[]): Options {
     }
     if (a === "--lanes-from" || a === "--root") {
       const v = args[++i];
-      if (v === undefined) throw new UsageError(`${a} needs a path`);
+      if (v === undefined) {
+        throw new UsageError(`${a} needs a ${a === "--root" ? "URL" : "path"}`);
+      }
       if (a === "--root") o.root = v;
       else o.lanesFrom = v;
       continue;
@@ -301,6 +303,9 @@ function filterArgs(filters: readonly Filter[]): string[] {
   return filters.flatMap((f) => [`-${f.opt}`, f.value]);
 }
 
+/** The repository (this script's parent directory). */
+const ROOT = new URL("..", import.meta.url);
+
 function spawnLane(
   flags: readonly string[],
   o: Options,
@@ -313,15 +318,13 @@ function spawnLane(
       "--no-prompt",
       // A suite imported by path (and, from a bundle, what it imports)
       ...(suite === undefined ? [] : [
-        `--allow-read=${new URL(suite).pathname},${
-          new URL("..", import.meta.url).pathname
-        }`,
+        `--allow-read=${new URL(suite).pathname},${ROOT.pathname}`,
       ]),
       ...(flags.length ? [`--v8-flags=${flags.join(",")}`] : []),
       o.lanesFrom ?? new URL(import.meta.url).pathname,
       "--lane",
       "--root",
-      new URL("..", import.meta.url).href,
+      ROOT.href,
       ...(suite === undefined ? [] : ["--suite", suite]),
       ...filterArgs(o.filters),
     ],

@@ -334,16 +334,7 @@ async function guestDenoDir(): Promise<string> {
     "tools/ktap.ts",
     "-l",
   ], { cwd: REPO, env: { DENO_DIR: dir, NO_COLOR: "1" } });
-  // And once as a lane does, with the lanes' V8 flags (V8 keys its code
-  // cache by flags): the lane loads the suite, lists it and, with stdin
-  // empty, exits.
-  await run(Deno.execPath(), [
-    "run",
-    "--allow-ffi",
-    `--v8-flags=${LANE_V8_FLAGS.join(",")}`,
-    "tools/ktap.ts",
-    "--lane",
-  ], { cwd: REPO, env: { DENO_DIR: dir, NO_COLOR: "1" }, input: "" });
+  // The lanes run from the bundle, whose cache laneBundle fills.
   return dir;
 }
 
@@ -364,6 +355,9 @@ async function laneBundle(denoDir: string): Promise<string> {
     bundle,
     "tools/ktap.ts",
   ], { cwd: REPO });
+  // Once as a lane does, with the lanes' V8 flags (V8 keys its code cache
+  // by flags): the lane loads the suite, lists it and, with stdin empty,
+  // exits.
   await run(Deno.execPath(), [
     "run",
     "--allow-ffi",
