@@ -31,12 +31,13 @@
 import {
   type CaseId,
   diagnostics,
-  enabled,
   type Filter,
+  fixturesWanted,
   footer,
   header,
   junit,
   LANE_V8_FLAGS,
+  matcher,
   type Outcome,
   resultLines,
   runLine,
@@ -67,7 +68,7 @@ interface Options {
   lane: boolean;
   /**
    * The module that registers the suite (hidden `--suite PATH`, for the
-   * front end's own tests); tests/all.ts when undefined.
+   * front end's own tests); tests/modules.ts when undefined.
    */
   suite: string | undefined;
   /**
@@ -202,10 +203,18 @@ interface LaneEvent {
 
 // ---- lane: load the suite, list it, run the units it is given --------------
 
-/** Imports the suite's modules (a literal import needs no read permission). */
-async function importSuite(suite: string | undefined): Promise<void> {
-  if (suite === undefined) await import("../tests/all.ts");
-  else await import(suite);
+/**
+ * Imports the suite: with -f/-r filters only the modules that may
+ * register a selected case (tests/modules.ts; a bench run's lanes skip
+ * the contract and VFIO suites), in registry order.
+ */
+async function importSuite(o: Options): Promise<void> {
+  if (o.suite !== undefined) {
+    await import(o.suite);
+    return;
+  }
+  const { importSuiteModules } = await import("../tests/modules.ts");
+  await importSuiteModules(fixturesWanted(o.filters));
 }
 
 async function lane(o: Options): Promise<void> {
@@ -217,14 +226,14 @@ async function lane(o: Options): Promise<void> {
     const { setSuiteRoot } = await import("../tests/_harness/root.ts");
     setSuiteRoot(new URL(o.root));
   }
-  const { suite, filters } = o;
-  await importSuite(suite);
+  const { filters } = o;
+  await importSuite(o);
   const { capabilities } = await import("../tests/_harness/probe.ts");
   const emit = (e: Record<string, unknown>): void =>
     print(EVENT + JSON.stringify(e));
   // Only the cases the parent's filters select: the listing of the whole
   // suite is a few hundred kB of JSON to write and parse.
-  const cases = allCases().filter((c) => enabled(c, filters));
+  const cases = allCases().filter(matcher(filters));
   emit({
     e: "hello",
     iommufd: capabilities.iommufd,
@@ -770,8 +779,9 @@ async function listCases(o: Options): Promise<number> {
     "../tests/_harness/fixture.ts"
   );
   quietSkipNotes();
-  await importSuite(o.suite);
-  for (const c of allCases()) if (enabled(c, o.filters)) print(c.id);
+  await importSuite(o);
+  const selected = matcher(o.filters);
+  for (const c of allCases()) if (selected(c)) print(c.id);
   return 0;
 }
 
@@ -798,7 +808,7 @@ async function parent(o: Options): Promise<number> {
     return 1;
   }
   const nested = Deno.env.get("KSFT_TAP_LEVEL") !== undefined;
-  const selected = hello.cases.filter((c) => enabled(c, o.filters));
+  const selected = hello.cases.filter(matcher(o.filters));
   if (!hello.iommufd.ok && selected.every((c) => c.skip !== undefined)) {
     await runner.shutdown();
     if (!nested) print("TAP version 13");

@@ -67,3 +67,78 @@ Deno.test("ktap front end: filters select before lanes run, bad -j is a usage er
   const noBundle = await ktap("--lanes-from", "/nonexistent/lane.js");
   assertEquals(noBundle.code, 2);
 });
+
+const TESTS = new URL("../tests/", import.meta.url);
+
+async function output(args: string[]): Promise<string> {
+  const r = await new Deno.Command(Deno.execPath(), {
+    args,
+    stdout: "piped",
+    stderr: "inherit",
+    env: { NO_COLOR: "1" },
+  }).output();
+  assertEquals(r.code, 0, args.join(" "));
+  return new TextDecoder().decode(r.stdout);
+}
+
+Deno.test("suite modules: every tests/*_test.ts is listed and registers only its fixtures", async () => {
+  const { SUITE_MODULES } = await import("../tests/modules.ts");
+  // (listed by a child: the unit tests run without --allow-read)
+  const files = (await output([
+    "eval",
+    `
+    for (const e of Deno.readDirSync(${JSON.stringify(TESTS.pathname)})) {
+      if (e.isFile && e.name.endsWith("_test.ts")) console.log("./" + e.name);
+    }`,
+  ])).trim().split("\n").sort();
+  assertEquals(SUITE_MODULES.map((m) => m.path).sort(), files);
+  // In a fresh process: each module in order, and what it added to the
+  // registry (on this kernel's series; 7.3-only cases register in the VM).
+  const script = `
+    const { allCases, quietSkipNotes } = await import(${
+    JSON.stringify(new URL("_harness/fixture.ts", TESTS).href)
+  });
+    const { SUITE_MODULES } = await import(${
+    JSON.stringify(new URL("modules.ts", TESTS).href)
+  });
+    quietSkipNotes();
+    const out = [];
+    for (const m of SUITE_MODULES) {
+      const before = allCases().length;
+      await m.load();
+      out.push([m.path, [...new Set(allCases().slice(before).map((c) => c.fixture))]]);
+    }
+    console.log(JSON.stringify(out));`;
+  const added = JSON.parse(await output(["eval", "--ext=ts", script])) as [
+    string,
+    string[],
+  ][];
+  for (const [path, fixtures] of added) {
+    const listed = SUITE_MODULES.find((m) => m.path === path)!.fixtures;
+    for (const f of fixtures) {
+      assertEquals(listed.includes(f), true, `${path} registers ${f}`);
+    }
+  }
+});
+
+Deno.test("ktap -l: loading only the named fixtures' modules lists what a full load selects", async () => {
+  const all = (await output(["run", "-A", KTAP, "-l"])).trim().split("\n");
+  const filters = [
+    "-f",
+    "iommufd_mock_domain",
+    "-r",
+    "iommufd.simple_close",
+    "-r",
+    "iommufd_ioas:mock_domain:area",
+    "-F",
+    "vfio_cdev",
+  ];
+  const some = (await output(["run", "-A", KTAP, "-l", ...filters])).trim()
+    .split("\n");
+  const expected = all.filter((id) =>
+    id.startsWith("iommufd_mock_domain.") || id === "iommufd.simple_close" ||
+    id === "iommufd_ioas.mock_domain.area"
+  );
+  assertEquals(some, expected);
+  assertEquals(some.length > 2, true, "the host registers iommufd_mock_domain");
+});

@@ -29,26 +29,95 @@ export interface Filter {
  * dotted id works too).
  */
 export function enabled(c: CaseId, filters: readonly Filter[]): boolean {
+  return matcher(filters)(c);
+}
+
+/** One step of a compiled filter list. */
+type Step =
+  | {
+    readonly kind: "t" | "f" | "v";
+    readonly positive: boolean;
+    readonly value: string;
+  }
+  // A run of consecutive -r values, by length (a case's -r value has one
+  // length): the C harness's test_enabled() for every case costs one
+  // lookup, not one comparison per -r (a bench run passes ~200).
+  | { readonly kind: "r"; readonly byLength: Map<number, string[]> };
+
+/**
+ * `enabled` with the filters compiled once, for testing many cases: the
+ * same first-match-wins semantics.
+ */
+export function matcher(filters: readonly Filter[]): (c: CaseId) => boolean {
+  const steps: Step[] = [];
   let hasPositive = false;
   for (const { opt, value } of filters) {
-    const positive = opt === opt.toLowerCase();
-    hasPositive ||= positive;
-    switch (opt.toLowerCase()) {
-      case "t":
-        if (value === c.test) return positive;
-        break;
-      case "f":
-        if (value === c.fixture) return positive;
-        break;
-      case "v":
-        if (value === c.variant) return positive;
-        break;
-      case "r":
-        if (matchesRun(c, value)) return true;
-        break;
+    if (opt === "r") {
+      hasPositive = true;
+      const last = steps.at(-1);
+      const run = last?.kind === "r" ? last.byLength : new Map();
+      if (last?.kind !== "r") steps.push({ kind: "r", byLength: run });
+      const same = run.get(value.length);
+      if (same) same.push(value);
+      else run.set(value.length, [value]);
+      continue;
     }
+    const kind = opt.toLowerCase() as "t" | "f" | "v";
+    const positive = opt === kind;
+    hasPositive ||= positive;
+    steps.push({ kind, positive, value });
   }
-  return !hasPositive;
+  return (c) => {
+    for (const step of steps) {
+      switch (step.kind) {
+        case "t":
+          if (step.value === c.test) return step.positive;
+          break;
+        case "f":
+          if (step.value === c.fixture) return step.positive;
+          break;
+        case "v":
+          if (step.value === c.variant) return step.positive;
+          break;
+        case "r": {
+          const sep = c.variant.length > 0 ? 1 : 0;
+          const length = c.fixture.length + 1 + c.variant.length + sep +
+            c.test.length;
+          for (const value of step.byLength.get(length) ?? []) {
+            if (matchesRun(c, value)) return true;
+          }
+          break;
+        }
+      }
+    }
+    return !hasPositive;
+  };
+}
+
+/**
+ * Which fixtures can have a case the filters enable, when that can be told
+ * from fixture names alone: every positive filter is -f or -r (a case is
+ * enabled only by a positive filter, so its fixture is one named by -f or
+ * a prefix of an -r value). Undefined when any fixture may (no positive
+ * filter, or a -t or -v one): the caller loads every suite module.
+ */
+export function fixturesWanted(
+  filters: readonly Filter[],
+): ((fixture: string) => boolean) | undefined {
+  const named = new Set<string>();
+  const runs: string[] = [];
+  let positive = false;
+  for (const { opt, value } of filters) {
+    if (opt === "f") named.add(value);
+    else if (opt === "r") runs.push(value);
+    else if (opt === "t" || opt === "v") return undefined;
+    else continue; // an exclusion enables nothing
+    positive = true;
+  }
+  if (!positive) return undefined;
+  return (fixture) =>
+    named.has(fixture) ||
+    runs.some((r) => r.length > fixture.length && r.startsWith(fixture));
 }
 
 function matchesRun(c: CaseId, value: string): boolean {

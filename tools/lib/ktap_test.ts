@@ -4,9 +4,11 @@ import {
   type CaseId,
   enabled,
   type Filter,
+  fixturesWanted,
   footer,
   header,
   junit,
+  matcher,
   type Outcome,
   resultLines,
   runLine,
@@ -45,6 +47,75 @@ Deno.test("ktap filters: first match wins, as test_enabled() in kselftest_harnes
   assertEquals(enabled(close, [f("r", "iommufd:simple_close")]), true);
   assertEquals(enabled(close, [f("r", "iommufd.simple_close")]), true);
   assertEquals(enabled(close, [f("r", "iommufd::simple_close")]), false);
+});
+
+Deno.test("ktap filters compiled once: -r runs keep first-match-wins order", () => {
+  const other = f("r", "iommufd_ioas:mock_domain:areb"); // same length
+  const hit = f("r", "iommufd_ioas:mock_domain:area");
+  const noV = f("V", "mock_domain");
+  assertEquals(matcher([other, hit])(area), true);
+  assertEquals(matcher([other])(area), false);
+  assertEquals(matcher([other, noV, hit])(area), false);
+  assertEquals(matcher([hit, noV])(area), true);
+  assertEquals(matcher([other, noV])(close), false); // a positive was given
+  assertEquals(matcher([noV])(close), true);
+  // Against a plain reading of test_enabled() (one filter at a time),
+  // over every ordered pair of these filters.
+  const plain = (k: CaseId, fs: Filter[]): boolean => {
+    for (const { opt, value } of fs) {
+      const id = `${k.fixture}:${k.variant}${k.variant ? ":" : ""}${k.test}`;
+      const sepd = value.replace(/[^a-z0-9_]/g, ":");
+      if (opt === "r" && sepd === id) return true;
+      const field = { t: k.test, f: k.fixture, v: k.variant }[
+        opt.toLowerCase() as "t" | "f" | "v"
+      ];
+      if (opt !== "r" && field === value) return opt !== opt.toUpperCase();
+    }
+    return !fs.some((x) => x.opt === x.opt.toLowerCase());
+  };
+  const filters = [other, hit, noV, f("f", "iommufd"), f("T", "area")];
+  for (const a of filters) {
+    for (const b of filters) {
+      for (const k of [area, close]) {
+        assertEquals(
+          matcher([a, b])(k),
+          plain(k, [a, b]),
+          `${a.opt} ${a.value}, ${b.opt} ${b.value}: ${k.id}`,
+        );
+      }
+    }
+  }
+});
+
+Deno.test("ktap filters: the fixtures a lane must load, when names tell", () => {
+  assertEquals(fixturesWanted([]), undefined);
+  assertEquals(fixturesWanted([f("F", "iommufd")]), undefined);
+  assertEquals(fixturesWanted([f("f", "iommufd"), f("t", "area")]), undefined);
+  assertEquals(fixturesWanted([f("v", "mock_domain")]), undefined);
+  const w = fixturesWanted([
+    f("F", "basic_fail_nth"),
+    f("f", "iommufd_mock_domain"),
+    f("r", "iommufd_ioas.no_domain.area"),
+  ])!;
+  assertEquals(w("iommufd_mock_domain"), true);
+  assertEquals(w("iommufd_ioas"), true);
+  // any prefix of an -r value may be the fixture (any separator): kept
+  assertEquals(w("iommufd"), true);
+  assertEquals(w("iommufd_ioas.no_domain.area"), false);
+  assertEquals(w("basic_fail_nth"), false);
+  assertEquals(w("vfio_cdev"), false);
+  // every case the filters enable has a wanted fixture
+  const filters = [
+    f("f", "iommufd_mock_domain"),
+    f("r", "iommufd:simple_close"),
+  ];
+  const want = fixturesWanted(filters)!;
+  for (
+    const k of [area, close, c("iommufd_mock_domain", "one_domain", "basic")]
+  ) {
+    if (enabled(k, filters)) assertEquals(want(k.fixture), true, k.id);
+  }
+  assertEquals(enabled(close, filters), true);
 });
 
 Deno.test("ktap output matches the golden transcript (kselftest harness shape)", () => {
