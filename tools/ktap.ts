@@ -245,7 +245,6 @@ async function lane(o: Options): Promise<void> {
       timeout: c.timeout,
       skip: c.skip,
       globalState: c.globalState,
-      restoresGlobalState: c.restoresGlobalState,
       devices: c.devices,
       v8Flags: c.v8Flags,
     })),

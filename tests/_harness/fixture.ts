@@ -51,13 +51,6 @@ export interface FixtureSpec<Self, Variant> {
    * case sees the global state it would see in a serial run.
    */
   readonly globalState?: string | ((variant: Variant) => string | undefined);
-  /**
-   * Teardown puts the kernel's default of that state back (as
-   * iommufd_ioas's does for the temp memory limit): the front end may run
-   * these cases before the default-state ones, at the start of the run,
-   * where they see the same state as in registry order.
-   */
-  readonly restoresGlobalState?: boolean;
   /** A fresh fixture object (the C FIXTURE struct, zeroed). */
   readonly init: () => Self;
   /** FIXTURE_SETUP: fills `self`. */
@@ -112,8 +105,6 @@ export interface Case {
   readonly v8Flags: readonly string[];
   /** FixtureSpec.globalState for this case's variant. */
   readonly globalState: string | undefined;
-  /** FixtureSpec.restoresGlobalState. */
-  readonly restoresGlobalState: boolean;
   /**
    * Devices the case opens exclusively (a VFIO device or group can be open
    * in one process only): cases sharing one never run at the same time.
@@ -200,7 +191,6 @@ export function defineFixture<Self, Variant = Record<string, never>>(
           globalState: typeof spec.globalState === "function"
             ? spec.globalState(variant)
             : spec.globalState,
-          restoresGlobalState: spec.restoresGlobalState ?? false,
           devices: exclusiveDevices(caps),
           skip,
           run: (log) => runCase(id, spec, variant, fn, log),

@@ -68,7 +68,6 @@ export const iommufd_ioas = defineFixture<IoasSelf, IoasVariant>(
     // cases (teardown restores the default the others set and expect).
     globalState: (v) =>
       v.memory_limit ? `temp_memory_limit=${v.memory_limit}` : undefined,
-    restoresGlobalState: true,
     init: () => ({
       iommufd: undefined as unknown as Iommufd,
       ioas_id: 0,

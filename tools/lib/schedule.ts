@@ -10,11 +10,6 @@
  *   Segments run strictly one after the other, so every case sees the
  *   global state it would see in a serial run; units of one segment run in
  *   parallel.
- * - Units whose teardown restores the kernel's default
- *   (Case.restoresGlobalState) run first, unless a unit that sets a state
- *   and leaves it comes before them: they see the same state there, and the
- *   other lanes, still loading the suite, do not idle at their barrier in
- *   the middle of the run.
  * - Two units holding the same exclusive device (Case.devices) never run
  *   at the same time.
  * - A unit runs only on a lane started with every V8 flag it asks for.
@@ -28,7 +23,6 @@ import type { CaseId } from "./ktap.ts";
 export interface Schedulable extends CaseId {
   readonly skip: string | undefined;
   readonly globalState: string | undefined;
-  readonly restoresGlobalState: boolean;
   readonly devices: readonly string[];
   readonly v8Flags: readonly string[];
 }
@@ -74,34 +68,14 @@ export function makeUnits<C extends Schedulable>(
       groups.push([c]);
     }
   }
-  // Execution order: the restoring units ahead of the rest, as long as no
-  // unit leaving its state behind comes before them.
-  const first: number[] = [];
-  const rest: number[] = [];
-  let sticky = false;
-  for (const [i, group] of groups.entries()) {
-    const head = group[0]!;
-    if (head.globalState !== undefined && !head.restoresGlobalState) {
-      sticky = true;
-    }
-    const early = head.globalState !== undefined &&
-      head.restoresGlobalState && !sticky;
-    (early ? first : rest).push(i);
-  }
-  const segments: number[] = [];
-  let segment = 0;
-  let prev: string | undefined | null = null;
-  for (const i of [...first, ...rest]) {
-    const key = groups[i]![0]!.globalState;
-    if (prev !== null && key !== prev) segment++;
-    segments[i] = segment;
-    prev = key;
-  }
   const units: Unit<C>[] = [];
+  let segment = 0;
   for (const [index, group] of groups.entries()) {
+    const prev = units.at(-1);
+    if (prev && prev.globalState !== group[0]!.globalState) segment++;
     units.push({
       index,
-      segment: segments[index]!,
+      segment,
       cases: group,
       runnable: group.filter((c) => c.skip === undefined),
       globalState: group[0]!.globalState,

@@ -18,7 +18,6 @@ const c = (
   test,
   skip: undefined,
   globalState: undefined,
-  restoresGlobalState: false,
   devices: [],
   v8Flags: [],
   ...extra,
@@ -26,10 +25,7 @@ const c = (
 
 // The 6.12 shape: iommufd (no variants), iommufd_ioas with its limit
 // variant, a device fixture, basic_fail_nth (limit 32, own V8 flags).
-const LIMIT = {
-  globalState: "temp_memory_limit=16",
-  restoresGlobalState: true,
-};
+const LIMIT = { globalState: "temp_memory_limit=16" };
 const NTH = { globalState: "temp_memory_limit=32", v8Flags: ["--expose-gc"] };
 const DEV = { devices: ["vfio devices"] };
 const cases = [
@@ -60,20 +56,8 @@ Deno.test("schedule: units are fixture.variant blocks, single cases without vari
     ["basic_fail_nth.map_domain"],
   ]);
   assertEquals(units[1]!.runnable, []);
-  // The restoring limit variant runs first, alone; a change of global
-  // state starts a segment.
-  assertEquals(units.map((u) => u.segment), [1, 1, 1, 0, 1, 1, 2, 2]);
-});
-
-Deno.test("schedule: a restoring unit after one that leaves its state stays in place", () => {
-  const units = makeUnits([
-    c("a", "", "x"),
-    c("nth", "", "x", NTH),
-    c("b", "", "x"),
-    c("ioas", "limit", "x", LIMIT),
-    c("c", "", "x"),
-  ], "variant");
-  assertEquals(units.map((u) => u.segment), [0, 1, 2, 3, 4]);
+  // A change of global state starts a segment, and so does the return.
+  assertEquals(units.map((u) => u.segment), [0, 0, 0, 1, 2, 2, 3, 3]);
 });
 
 Deno.test("schedule: --isolate groups whole fixtures, still cut at global state", () => {
@@ -104,22 +88,23 @@ Deno.test("schedule: segments run in order, devices are exclusive, flags must fi
   const finish = (i: number): void => {
     running.delete(i);
   };
-  // The limit variant first, with nothing beside it.
-  assertEquals(take(), 3);
-  assertEquals(take(), undefined);
-  finish(3);
-  // Then segment 1 in parallel; the second device unit waits for the
-  // device.
+  // Segment 0 in parallel.
   assertEquals(take(), 0);
   assertEquals(take(), 2);
+  // The limit variant waits for segment 0 to end.
+  assertEquals(take(), undefined);
+  finish(0);
+  assertEquals(take(), undefined);
+  finish(2);
+  assertEquals(take(), 3);
+  // Nothing runs beside it.
+  assertEquals(take(), undefined);
+  finish(3);
+  // Both device units are in segment 2; the second waits for the device.
   assertEquals(take(), 4);
   assertEquals(take(), undefined);
   finish(4);
   assertEquals(take(), 5);
-  // fail_nth (segment 2) waits for segment 1 to end.
-  finish(0);
-  finish(2);
-  assertEquals(take(), undefined);
   finish(5);
   // fail_nth's units need --expose-gc: not on a lane without it.
   assertEquals(take([]), undefined);
