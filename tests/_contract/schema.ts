@@ -14,6 +14,7 @@
  * @module
  */
 
+import { compareSeries } from "../../ffi/struct.ts";
 import { type Expr, namesIn } from "./expr.ts";
 
 export type { Expr };
@@ -350,19 +351,8 @@ export const ERRNO_NAMES = [
 /** The kernel series a case runs on, of the given ones. */
 export function caseSeries(c: CaseSpec, all: readonly string[]): string[] {
   return all.filter((s) =>
-    c.since === undefined || compareSeriesText(s, c.since) >= 0
+    c.since === undefined || compareSeries(s, c.since) >= 0
   );
-}
-
-/** Compares "6.12" and "7.3" numerically. */
-export function compareSeriesText(a: string, b: string): number {
-  const pa = a.split(".").map(Number);
-  const pb = b.split(".").map(Number);
-  for (let i = 0; i < Math.max(pa.length, pb.length); i++) {
-    const d = (pa[i] ?? 0) - (pb[i] ?? 0);
-    if (d !== 0) return d;
-  }
-  return 0;
 }
 
 /** The calls of a case as a list. */
