@@ -80,10 +80,7 @@ export function matcher(filters: readonly Filter[]): (c: CaseId) => boolean {
           if (step.value === c.variant) return step.positive;
           break;
         case "r": {
-          const sep = c.variant.length > 0 ? 1 : 0;
-          const length = c.fixture.length + 1 + c.variant.length + sep +
-            c.test.length;
-          for (const value of step.byLength.get(length) ?? []) {
+          for (const value of step.byLength.get(runLength(c)) ?? []) {
             if (matchesRun(c, value)) return true;
           }
           break;
@@ -120,12 +117,17 @@ export function fixturesWanted(
     runs.some((r) => r.length > fixture.length && r.startsWith(fixture));
 }
 
+/** The length of any -r value naming `c` (its separators are one each). */
+function runLength(c: CaseId): number {
+  const sep = c.variant.length > 0 ? 1 : 0;
+  return c.fixture.length + 1 + c.variant.length + sep + c.test.length;
+}
+
 function matchesRun(c: CaseId, value: string): boolean {
   const f = c.fixture.length;
   const v = c.variant.length;
-  const t = c.test.length;
   const sep = v > 0 ? 1 : 0;
-  return value.length === f + 1 + v + sep + t &&
+  return value.length === runLength(c) &&
     value.startsWith(c.fixture) &&
     value.substring(f + 1, f + 1 + v) === c.variant &&
     value.substring(f + 1 + v + sep) === c.test;
