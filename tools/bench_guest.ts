@@ -46,11 +46,16 @@ const cLoop = arg("--c-loop");
 // reference run.
 const cSuites = args("--c-suite");
 const cKtaps = args("--c-ktap");
-/** The lanes' bundle the suite run used (ktap --lanes-from), if any. */
-const lanesFromAt = Deno.args.indexOf("--lanes-from");
-const lanesFrom = lanesFromAt >= 0
-  ? ["--lanes-from", Deno.args[lanesFromAt + 1]!]
-  : [];
+/**
+ * Options the suite run had and the Deno rounds repeat: the lanes' bundle
+ * (ktap --lanes-from) and the schedule's estimates, this boot's suite run's
+ * JUnit file (ktap --durations), as `deno task vm` gives the suite run an
+ * earlier run's.
+ */
+const ktapOptions = ["--lanes-from", "--durations"].flatMap((name) => {
+  const at = Deno.args.indexOf(name);
+  return at >= 0 ? [name, Deno.args[at + 1]!] : [];
+});
 
 async function output(
   cmd: string,
@@ -123,7 +128,7 @@ for (let round = 0; round < ROUNDS; round++) {
         "--allow-read",
         "--allow-env",
         ktap,
-        ...lanesFrom,
+        ...ktapOptions,
         ...filters,
       ]);}
     (who === "c" ? samples.suiteC : samples.suiteDeno).push(

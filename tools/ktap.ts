@@ -5,6 +5,7 @@
  *   deno task ktap [-l] [-j N] [--isolate] [--lanes-from BUNDLE]
  *                  [-r fixture:variant:test]... [-f|-F fixture]...
  *                  [-v|-V variant]... [-t|-T test]... [--junit PATH]
+ *                  [--durations JUNIT]
  *
  * Cases run in lanes: child processes (this script with --lane) that load
  * the suite once and then run the units the parent gives them, N lanes side
@@ -21,6 +22,9 @@
  * process of its own, and nothing runs in parallel unless -j says so.
  * --lanes-from runs the lanes from a `deno bundle` of this script (the VM
  * runner makes one: a single file loads faster than ~90 modules).
+ * --durations takes the JUnit file of an earlier run (--junit): within a
+ * segment the longest units then start first, so the short ones fill the
+ * lanes at its end (the output order does not change).
  *
  * Exit: 0 all passed (skips allowed), 1 something failed, 4 everything
  * skipped, 2 bad arguments.
@@ -36,6 +40,7 @@ import {
   footer,
   header,
   junit,
+  junitDurations,
   LANE_V8_FLAGS,
   matcher,
   type Outcome,
@@ -44,6 +49,7 @@ import {
   Totals,
 } from "./lib/ktap.ts";
 import {
+  type Durations,
   flagsFit,
   makeUnits,
   nextUnit,
@@ -54,7 +60,7 @@ import {
 const EVENT = "\x1eKTAP-EVENT ";
 
 const USAGE =
-  "usage: ktap [-h] [-l] [-j N] [--isolate] [--lanes-from BUNDLE] [-r fixture:variant:test] [-f|-F fixture] [-v|-V variant] [-t|-T test] [--junit PATH]";
+  "usage: ktap [-h] [-l] [-j N] [--isolate] [--lanes-from BUNDLE] [-r fixture:variant:test] [-f|-F fixture] [-v|-V variant] [-t|-T test] [--junit PATH] [--durations JUNIT]";
 
 /** Lanes by default: the online CPUs, at most this many. */
 const MAX_DEFAULT_JOBS = 4;
@@ -63,6 +69,8 @@ interface Options {
   list: boolean;
   filters: Filter[];
   junit: string | undefined;
+  /** `--durations JUNIT`: an earlier run's JUnit file, for the schedule. */
+  durations: string | undefined;
   jobs: number | undefined;
   isolate: boolean;
   lane: boolean;
@@ -88,6 +96,7 @@ function parseArgs(args: readonly string[]): Options {
     list: false,
     filters: [],
     junit: undefined,
+    durations: undefined,
     jobs: undefined,
     isolate: false,
     lane: false,
@@ -128,10 +137,11 @@ function parseArgs(args: readonly string[]): Options {
       o.isolate = true;
       continue;
     }
-    if (a === "--junit") {
+    if (a === "--junit" || a === "--durations") {
       const v = args[++i];
-      if (v === undefined) throw new UsageError("--junit needs a path");
-      o.junit = v;
+      if (v === undefined) throw new UsageError(`${a} needs a path`);
+      if (a === "--junit") o.junit = v;
+      else o.durations = v;
       continue;
     }
     const j = /^(?:-j|--jobs)(?:=?(.*))$/.exec(a);
@@ -389,8 +399,16 @@ class Runner {
   }
 
   /** Runs `selected` (registry order), printing KTAP; the exit code. */
-  async run(selected: readonly Listed[], nested: boolean): Promise<number> {
-    const units = makeUnits(selected, this.#o.isolate ? "fixture" : "variant");
+  async run(
+    selected: readonly Listed[],
+    nested: boolean,
+    durations?: Durations,
+  ): Promise<number> {
+    const units = makeUnits(
+      selected,
+      this.#o.isolate ? "fixture" : "variant",
+      durations,
+    );
     this.#states = units.map((unit) => ({
       unit,
       entries: [],
@@ -786,6 +804,19 @@ async function listCases(o: Options): Promise<number> {
 }
 
 async function parent(o: Options): Promise<number> {
+  let durations: Durations | undefined;
+  if (o.durations !== undefined) {
+    try {
+      durations = junitDurations(await Deno.readTextFile(o.durations));
+    } catch (e) {
+      console.error(
+        `ktap: --durations ${o.durations}: ${
+          e instanceof Error ? e.message : e
+        }`,
+      );
+      return 2;
+    }
+  }
   if (o.lanesFrom !== undefined) {
     try {
       if (!Deno.statSync(o.lanesFrom).isFile) throw new Error("not a file");
@@ -815,7 +846,7 @@ async function parent(o: Options): Promise<number> {
     print(`1..0 # SKIP ${hello.iommufd.reason}`);
     return 4;
   }
-  return await runner.run(selected, nested);
+  return await runner.run(selected, nested, durations);
 }
 
 async function main(): Promise<number> {

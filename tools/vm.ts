@@ -4,14 +4,15 @@
  * run the suite inside and stream its KTAP here.
  *
  *   deno task vm [--version 6.12|7.3] [--kernel PATH] [--iommu virtio|intel|none]
- *                [--reference] [--bench] [--timeout SECONDS] [--results DIR]
- *                [--mem MIB] [--inject panic|hang] [KTAP filters: -f -F -v -V -t -T -r]
+ *                [--reference] [--bench] [--timeout SECONDS] [--stall SECONDS]
+ *                [--results DIR] [--mem MIB] [--inject panic|hang|stall]
+ *                [KTAP filters: -f -F -v -V -t -T -r]
  *
  * stdout carries only KTAP (and, with --reference, the parity table);
  * progress goes to stderr. Exit: the suite's own code (0 pass, 1 fail,
  * 4 all skipped); 2 bad arguments; 3 missing host prerequisites that could
  * not be installed; 5 kernel fetch, config or build failure; 6 the guest
- * failed (Bail out!: panic, oops, hang, or no boot).
+ * failed (Bail out!: panic, oops, hang, a stalled guest, or no boot).
  *
  * @module
  */
@@ -63,7 +64,9 @@ interface Args {
   timeout: number;
   results: string | undefined;
   mem: number;
-  inject: "panic" | "hang" | undefined;
+  inject: "panic" | "hang" | "stall" | undefined;
+  /** Seconds without console or KTAP output before the guest counts as wedged. */
+  stall: number;
   ktap: string[];
 }
 
@@ -80,6 +83,7 @@ function parseArgs(argv: readonly string[]): Args {
     results: undefined,
     mem: 2048,
     inject: undefined,
+    stall: 90,
     ktap: [],
   };
   const value = (i: number, flag: string): string => {
@@ -129,6 +133,9 @@ function parseArgs(argv: readonly string[]): Args {
       case "--timeout":
         a.timeout = positive(value(++i, f), f);
         break;
+      case "--stall":
+        a.stall = positive(value(++i, f), f);
+        break;
       case "--results":
         a.results = value(++i, f);
         break;
@@ -137,8 +144,10 @@ function parseArgs(argv: readonly string[]): Args {
         break;
       case "--inject": {
         const v = value(++i, f);
-        if (v !== "panic" && v !== "hang") {
-          throw new UsageError(`--inject must be panic or hang, not ${v}`);
+        if (v !== "panic" && v !== "hang" && v !== "stall") {
+          throw new UsageError(
+            `--inject must be panic, hang or stall, not ${v}`,
+          );
         }
         a.inject = v;
         break;
@@ -177,8 +186,8 @@ function parseArgs(argv: readonly string[]): Args {
 const USAGE = `usage: deno task vm [--version ${
   SERIES.join("|")
 }] [--kernel PATH] [--iommu virtio|intel|none]
-                   [--reference] [--bench] [--timeout SECONDS] [--results DIR] [--mem MIB]
-                   [--inject panic|hang] [-f|-F fixture] [-v|-V variant] [-t|-T test] [-r id]`;
+                   [--reference] [--bench] [--timeout SECONDS] [--stall SECONDS] [--results DIR]
+                   [--mem MIB] [--inject panic|hang|stall] [-f|-F fixture] [-v|-V variant] [-t|-T test] [-r id]`;
 
 function log(msg: string): void {
   console.error(`vm: ${msg}`);
@@ -368,10 +377,35 @@ async function laneBundle(denoDir: string): Promise<string> {
   return bundle;
 }
 
+/**
+ * The JUnit file of the newest earlier run on the same kernel and vIOMMU
+ * (`<stamp>-<label>` under the results cache), whose case times the lanes'
+ * schedule uses as estimates (ktap --durations); undefined when none.
+ */
+async function lastJunit(label: string): Promise<string | undefined> {
+  const dir = `${cacheRoot()}/results`;
+  const runs: string[] = [];
+  try {
+    for await (const e of Deno.readDir(dir)) {
+      if (e.isDirectory && e.name.endsWith(`-${label}`)) runs.push(e.name);
+    }
+  } catch {
+    return undefined; // no results yet
+  }
+  for (const name of runs.sort().reverse()) {
+    const path = `${dir}/${name}/junit.xml`;
+    try {
+      if ((await Deno.stat(path)).size > 0) return path;
+    } catch { /* this run wrote none */ }
+  }
+  return undefined;
+}
+
 async function prepareRuntime(
   a: Args,
   runDir: string,
   selftestsDir: string | undefined,
+  history: string | undefined,
 ): Promise<string> {
   const rt = `${runDir}/rt`;
   await Deno.mkdir(rt, { recursive: true });
@@ -385,10 +419,12 @@ async function prepareRuntime(
   await Deno.copyFile(bundle, `${rt}/lane.js`);
   await run("cp", ["-a", denoDir, `${rt}/deno-dir`]);
   if (selftestsDir) await run("cp", ["-a", selftestsDir, `${rt}/selftests`]);
+  if (history) await Deno.copyFile(history, `${rt}/durations.xml`);
   const env = [
     `KTAP_ARGS='${a.ktap.join(" ")}'`,
     `SUITE_DIR='${REPO}'`,
     `LANES_FROM='${bundle}'`,
+    `DURATIONS=${history ? "/rt/durations.xml" : ""}`,
     `REFERENCE=${a.reference || a.bench ? 1 : 0}`,
     `BENCH=${a.bench ? 1 : 0}`,
     `INJECT=${a.inject ?? ""}`,
@@ -467,15 +503,15 @@ async function main(): Promise<number> {
   const buildSeconds = (performance.now() - t0) / 1000;
 
   const stamp = new Date().toISOString().replace(/[:.]/g, "-");
-  const results = a.results ??
-    `${cacheRoot()}/results/${stamp}-${
-      a.kernel ? "custom" : kernel!.version
-    }-${a.iommu}`;
+  const label = `${a.kernel ? "custom" : kernel!.version}-${a.iommu}`;
+  const results = a.results ?? `${cacheRoot()}/results/${stamp}-${label}`;
+  const history = await lastJunit(label);
   await Deno.mkdir(results, { recursive: true });
   const runDir = await Deno.makeTempDir({ prefix: "iommufd-run-" });
   try {
     const initramfs = await ensureInitramfs(Deno.execPath());
-    const rt = await prepareRuntime(a, runDir, selftests);
+    const rt = await prepareRuntime(a, runDir, selftests, history);
+    if (history) log(`schedule estimates: case times of ${history}`);
     log(
       `booting ${bzImage} (TCG, -cpu max, ${
         a.iommu === "none" ? "no vIOMMU" : `${a.iommu}-iommu`
@@ -498,6 +534,8 @@ async function main(): Promise<number> {
         memMiB: a.mem,
         smp: 2,
         timeout: a.timeout,
+        stall: a.stall,
+        monitorSocket: `${runDir}/monitor.sock`,
         onKtap: (line) => {
           ktap.push(line);
           console.log(line);

@@ -94,6 +94,17 @@ export interface BootOptions {
   readonly smp: number;
   /** Seconds from launch until the run is declared hung. */
   readonly timeout: number;
+  /**
+   * Seconds without a byte on the console or the KTAP stream before the
+   * guest counts as wedged (its /init writes a heartbeat to the console
+   * every 10 s).
+   */
+  readonly stall: number;
+  /**
+   * A path for QEMU's monitor socket: on a stall the vCPUs' registers are
+   * read through it into stall-registers.txt.
+   */
+  readonly monitorSocket?: string;
   /** Called with each KTAP line from the guest, as it arrives. */
   readonly onKtap: (line: string) => void;
 }
@@ -119,6 +130,8 @@ const FATAL =
 export function qemuArgs(o: BootOptions): string[] {
   const append = [
     "console=ttyS0",
+    // Kernel addresses as in System.map (a stall report gives vCPU RIPs)
+    "nokaslr",
     "panic=-1",
     "oops=panic",
     "loglevel=4",
@@ -153,7 +166,7 @@ export function qemuArgs(o: BootOptions): string[] {
     "none",
     "-no-reboot",
     "-monitor",
-    "none",
+    o.monitorSocket ? `unix:${o.monitorSocket},server=on,wait=off` : "none",
     "-serial",
     `file:${o.resultsDir}/console.log`,
     // KTAP on a virtio console (hvc0): an emulated 16550 paces output at
@@ -207,6 +220,26 @@ export async function boot(o: BootOptions): Promise<BootResult> {
     () => stop(`run timeout: no end after ${o.timeout} s`),
     o.timeout * 1000,
   );
+  // Stall watchdog: the console (with the guest's heartbeat) and the KTAP
+  // stream both silent for o.stall seconds.
+  let lastOutput = performance.now();
+  let stalling = false;
+  const checkStall = async (): Promise<void> => {
+    const quiet = (performance.now() - lastOutput) / 1000;
+    if (stalling || bail !== undefined || quiet < o.stall) return;
+    stalling = true;
+    let where = "";
+    if (o.monitorSocket) {
+      const regs = await vcpuRegisters(o.monitorSocket);
+      if (regs !== undefined) {
+        await Deno.writeTextFile(`${o.resultsDir}/stall-registers.txt`, regs);
+        where = `; vCPUs: ${vcpuSummary(regs)} (stall-registers.txt)`;
+      }
+    }
+    stop(
+      `guest stalled: no console or KTAP output for ${o.stall} s (its heartbeat is every 10 s)${where}`,
+    );
+  };
 
   // Watch the console for fatal kernel messages.
   let consoleOffset = 0;
@@ -221,6 +254,7 @@ export async function boot(o: BootOptions): Promise<BootResult> {
       for (;;) {
         const n = await file.read(buf);
         if (n === null || n === 0) break;
+        lastOutput = performance.now();
         consoleOffset += n;
         consoleRest += new TextDecoder().decode(buf.subarray(0, n));
       }
@@ -240,7 +274,7 @@ export async function boot(o: BootOptions): Promise<BootResult> {
     }
   };
   const poll = setInterval(() => {
-    watchConsole().catch(() => {});
+    watchConsole().then(checkStall).catch(() => {});
   }, 300);
 
   const stderrText = (async (): Promise<string> => {
@@ -252,6 +286,7 @@ export async function boot(o: BootOptions): Promise<BootResult> {
   const dec = new TextDecoder();
   let buf = "";
   for await (const chunk of proc.stdout) {
+    lastOutput = performance.now();
     buf += dec.decode(chunk, { stream: true });
     let nl: number;
     while ((nl = buf.indexOf("\n")) >= 0) {
@@ -288,4 +323,78 @@ export async function boot(o: BootOptions): Promise<BootResult> {
   }
   if (bail !== undefined && oops.length === 0) oops = consoleLines.slice(-30);
   return { bail, oops: bail ? oops : [], firstCase, wall: since(), running };
+}
+
+/**
+ * `info registers -a` from QEMU's human monitor at `socket`, twice 1 s
+ * apart (a vCPU spinning in one place shows the same RIP); undefined when
+ * the monitor does not answer.
+ */
+async function vcpuRegisters(socket: string): Promise<string | undefined> {
+  let conn: Deno.UnixConn | undefined;
+  try {
+    conn = await Deno.connect({ transport: "unix", path: socket });
+    const c = conn;
+    const dec = new TextDecoder();
+    let text = "";
+    // One reader for the whole session (a read abandoned on a timeout
+    // would swallow what comes next).
+    const reader = (async () => {
+      const buf = new Uint8Array(65536);
+      for (;;) {
+        const n = await c.read(buf);
+        if (n === null) return;
+        text += dec.decode(buf.subarray(0, n), { stream: true });
+      }
+    })().catch(() => {});
+    const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+    /** Until the monitor prompts again (or `ms` pass). */
+    const prompt = async (ms: number): Promise<void> => {
+      const end = performance.now() + ms;
+      while (performance.now() < end && !text.endsWith("(qemu) ")) {
+        await sleep(50);
+      }
+    };
+    await prompt(2000); // the banner
+    const samples: string[] = [];
+    for (let i = 0; i < 2; i++) {
+      if (i > 0) await sleep(1000);
+      text = "";
+      await c.write(new TextEncoder().encode("info registers -a\n"));
+      await prompt(5000);
+      samples.push(
+        text.replace(/\x1b\[[0-9;]*[A-Za-z]/g, "").replace(/\r/g, "")
+          .replace(/^.*info registers -a\n/, "").replace(/\(qemu\) $/, ""),
+      );
+    }
+    c.close();
+    conn = undefined;
+    await reader;
+    return samples.map((s, i) => `# sample ${i + 1}\n${s}`).join("\n");
+  } catch {
+    return undefined;
+  } finally {
+    try {
+      conn?.close();
+    } catch { /* closed */ }
+  }
+}
+
+/**
+ * One line for the Bail out!: each vCPU's RIP, privilege level and halt
+ * state in the last sample of `info registers -a`, e.g.
+ * "CPU#0 RIP=ffffffff81c3d2a4 CPL=0 HLT=1, CPU#1 ...".
+ */
+export function vcpuSummary(regs: string): string {
+  const last = regs.split(/^# sample \d+$/m).at(-1) ?? "";
+  const out: string[] = [];
+  for (const block of last.split(/^(?=CPU#\d+)/m)) {
+    const cpu = /^CPU#(\d+)/.exec(block);
+    const rip = /RIP=([0-9a-f]+)/.exec(block);
+    if (!cpu || !rip) continue;
+    const cpl = /CPL=(\d)/.exec(block)?.[1] ?? "?";
+    const hlt = /HLT=(\d)/.exec(block)?.[1] ?? "?";
+    out.push(`CPU#${cpu[1]} RIP=${rip[1]} CPL=${cpl} HLT=${hlt}`);
+  }
+  return out.length > 0 ? out.join(", ") : "registers unreadable";
 }

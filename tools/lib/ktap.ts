@@ -250,6 +250,29 @@ function xml(s: string): string {
     .replaceAll(">", "&gt;").replaceAll('"', "&quot;");
 }
 
+/** The inverse of `xml`. */
+function unxml(s: string): string {
+  return s.replaceAll("&quot;", '"').replaceAll("&gt;", ">")
+    .replaceAll("&lt;", "<").replaceAll("&amp;", "&");
+}
+
+/**
+ * The case durations of a JUnit file `junit()` wrote (an earlier run's
+ * --junit), for the schedule's estimates: case id -> seconds. Throws when
+ * the text is not such a file.
+ */
+export function junitDurations(text: string): Map<string, number> {
+  if (!/<testsuites[\s>]/.test(text)) {
+    throw new Error("not a JUnit file (no <testsuites> element)");
+  }
+  const out = new Map<string, number>();
+  const re = /<testcase name="([^"]*)"[^>]*? time="([0-9.]+)"/g;
+  for (const m of text.matchAll(re)) {
+    out.set(unxml(m[1]!), Number(m[2]));
+  }
+  return out;
+}
+
 /** JUnit XML: one testsuite per fixture, one testcase per case. */
 export function junit(
   results: readonly { c: CaseId; o: Outcome }[],

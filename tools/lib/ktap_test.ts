@@ -1,4 +1,4 @@
-import { assertEquals } from "@std/assert";
+import { assertEquals, assertThrows } from "@std/assert";
 import { readText } from "../../ffi/sys.ts";
 import {
   type CaseId,
@@ -8,6 +8,7 @@ import {
   footer,
   header,
   junit,
+  junitDurations,
   matcher,
   type Outcome,
   resultLines,
@@ -179,6 +180,24 @@ Deno.test("junit: one testsuite per fixture, skips and failures marked", () => {
       '<failure message="IOMMU_IOAS_MAP: expected ENOENT (2), got &lt;EBUSY&gt; (16)">',
     ),
     true,
+  );
+});
+
+Deno.test("junitDurations: reads back the case times junit() wrote, ids unescaped", () => {
+  const odd: CaseId = { ...c("f", "v", 'a&"b'), fixture: "f" };
+  const xml = junit([
+    { c: close, o: { status: "pass", detail: "", seconds: 0.5 } },
+    { c: area, o: { status: "skip", detail: "no <hugepages>", seconds: 0 } },
+    { c: odd, o: { status: "fail", detail: "x", seconds: 1.25 } },
+  ]);
+  assertEquals(
+    junitDurations(xml),
+    new Map([[close.id, 0.5], [area.id, 0], ['f.v.a&"b', 1.25]]),
+  );
+  assertThrows(
+    () => junitDurations("TAP version 13\n1..0"),
+    Error,
+    "not a JUnit file",
   );
 });
 

@@ -13,6 +13,11 @@
  * - Two units holding the same exclusive device (Case.devices) never run
  *   at the same time.
  * - A unit runs only on a lane started with every V8 flag it asks for.
+ * - Within a segment, when an earlier run's case durations are known
+ *   (`ktap --durations`), the longest unit goes first (LPT): the short ones
+ *   then fill the lanes at the segment's end, where a long unit started
+ *   last would leave the other lanes idle at its barrier. Without
+ *   durations, units go in registry order.
  *
  * @module
  */
@@ -40,6 +45,22 @@ export interface Unit<C extends Schedulable> {
   readonly globalState: string | undefined;
   readonly devices: ReadonlySet<string>;
   readonly v8Flags: readonly string[];
+  /**
+   * Estimated seconds: the runnable cases' durations in an earlier run (a
+   * case not in it counts as the median case); 0 for every unit when no
+   * durations are given.
+   */
+  readonly weight: number;
+}
+
+/** Case id -> seconds it took in an earlier run (ktap --durations). */
+export type Durations = ReadonlyMap<string, number>;
+
+function median(values: readonly number[]): number {
+  if (values.length === 0) return 0;
+  const v = [...values].sort((a, b) => a - b);
+  const mid = v.length >> 1;
+  return v.length % 2 ? v[mid]! : (v[mid - 1]! + v[mid]!) / 2;
 }
 
 /** How cases are grouped into units. */
@@ -54,7 +75,11 @@ function unitKey(c: Schedulable, grouping: Grouping): string {
 export function makeUnits<C extends Schedulable>(
   cases: readonly C[],
   grouping: Grouping,
+  durations?: Durations,
 ): Unit<C>[] {
+  const fallback = durations ? median([...durations.values()]) : 0;
+  const estimate = (c: C): number =>
+    durations ? durations.get(c.id) ?? fallback : 0;
   const groups: C[][] = [];
   for (const c of cases) {
     const last = groups.at(-1);
@@ -73,11 +98,13 @@ export function makeUnits<C extends Schedulable>(
   for (const [index, group] of groups.entries()) {
     const prev = units.at(-1);
     if (prev && prev.globalState !== group[0]!.globalState) segment++;
+    const runnable = group.filter((c) => c.skip === undefined);
     units.push({
       index,
       segment,
       cases: group,
-      runnable: group.filter((c) => c.skip === undefined),
+      runnable,
+      weight: runnable.reduce((sum, c) => sum + estimate(c), 0),
       globalState: group[0]!.globalState,
       devices: new Set(group.flatMap((c) => c.devices)),
       v8Flags: [...new Set(group.flatMap((c) => c.v8Flags))],
@@ -95,9 +122,10 @@ export function flagsFit(
 }
 
 /**
- * The next unit an idle lane with `laneFlags` may take: the first pending
- * unit of the earliest segment not yet finished whose devices no running
- * unit holds; undefined when it must wait.
+ * The next unit an idle lane with `laneFlags` may take: of the pending
+ * units of the earliest segment not yet finished whose devices no running
+ * unit holds, the heaviest (the first in registry order among equals);
+ * undefined when it must wait.
  */
 export function nextUnit<C extends Schedulable>(
   units: readonly Unit<C>[],
@@ -117,8 +145,13 @@ export function nextUnit<C extends Schedulable>(
       ...u.devices,
     ]),
   );
-  return units.find((u) =>
-    state.pending.has(u.index) && u.segment === segment &&
-    flagsFit(u, laneFlags) && ![...u.devices].some((d) => held.has(d))
-  );
+  let best: Unit<C> | undefined;
+  for (const u of units) {
+    if (
+      state.pending.has(u.index) && u.segment === segment &&
+      flagsFit(u, laneFlags) && ![...u.devices].some((d) => held.has(d)) &&
+      (best === undefined || u.weight > best.weight)
+    ) best = u;
+  }
+  return best;
 }

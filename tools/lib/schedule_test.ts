@@ -114,3 +114,56 @@ Deno.test("schedule: segments run in order, devices are exclusive, flags must fi
   finish(7);
   assertEquals(take(), undefined);
 });
+
+Deno.test("schedule: with durations the heaviest unit of a segment goes first, segments still in order", () => {
+  const seg0 = [
+    c("dirty", "small", "a"),
+    c("dirty", "small", "b"),
+    c("dirty", "big", "a"),
+    c("dirty", "mid", "a"),
+    c("dirty", "unknown", "a"),
+    c("dirty", "skipped", "a", { skip: "no" }),
+  ];
+  const all = [
+    ...seg0,
+    c("limit", "x", "a", LIMIT),
+    c("limit", "y", "a", LIMIT),
+  ];
+  const durations = new Map([
+    ["dirty.small.a", 0.1],
+    ["dirty.small.b", 0.1],
+    ["dirty.big.a", 2],
+    ["dirty.mid.a", 0.5],
+    ["dirty.skipped.a", 9], // not runnable: weighs nothing
+    ["limit.x.a", 0.1],
+    ["limit.y.a", 3],
+  ]);
+  const units = makeUnits(all, "variant", durations);
+  // An unknown case counts as the median case (0.5 of the seven known).
+  assertEquals(units.map((u) => u.weight), [0.2, 2, 0.5, 0.5, 0, 0.1, 3]);
+  const pending = new Set(units.map((u) => u.index));
+  pending.delete(4);
+  const running = new Set<number>();
+  const order: number[] = [];
+  for (;;) {
+    const u = nextUnit(units, { pending, running }, []);
+    if (!u) {
+      if (running.size === 0) break;
+      running.clear(); // the segment's units end
+      continue;
+    }
+    pending.delete(u.index);
+    running.add(u.index);
+    order.push(u.index);
+  }
+  // Longest first within segment 0 (equals in registry order), then
+  // segment 1, heaviest first too.
+  assertEquals(order, [1, 2, 3, 0, 6, 5]);
+});
+
+Deno.test("schedule: without durations every weight is 0 and units go in registry order", () => {
+  const units = makeUnits(cases, "variant");
+  assertEquals(units.every((u) => u.weight === 0), true);
+  const pending = new Set([0, 2]);
+  assertEquals(nextUnit(units, { pending, running: new Set() }, [])?.index, 0);
+});
