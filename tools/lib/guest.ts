@@ -130,8 +130,6 @@ const FATAL =
 export function qemuArgs(o: BootOptions): string[] {
   const append = [
     "console=ttyS0",
-    // Kernel addresses as in System.map (a stall report gives vCPU RIPs)
-    "nokaslr",
     "panic=-1",
     "oops=panic",
     "loglevel=4",
