@@ -361,6 +361,7 @@ async function vcpuRegisters(socket: string): Promise<string | undefined> {
       await c.write(new TextEncoder().encode("info registers -a\n"));
       await prompt(5000);
       samples.push(
+        // deno-lint-ignore no-control-regex -- the monitor's terminal escapes
         text.replace(/\x1b\[[0-9;]*[A-Za-z]/g, "").replace(/\r/g, "")
           .replace(/^.*info registers -a\n/, "").replace(/\(qemu\) $/, ""),
       );
