@@ -338,10 +338,15 @@ export function junit(
  * the suite, so V8's code cache holds their bytecode and a lane no longer
  * compiles each function on its first call (measured in the guest, 6 paired
  * rounds of the bench's 197 ids: 13.2 s against 14.3 s median, faster in
- * 5 of 6). tools/vm.ts fills V8's code cache with the same flags.
+ * 5 of 6). --single-threaded keeps V8's compilation and GC on the lane's
+ * own thread: with two lanes on two vCPUs, background threads only contend
+ * (5 paired rounds: 12.7 s against 13.1 s, faster in all 5; pinning each
+ * lane to a CPU instead gained nothing). tools/vm.ts fills V8's code cache
+ * with the same flags.
  */
 export const LANE_V8_FLAGS: readonly string[] = [
   "--expose-gc",
   "--min-semi-space-size=32",
   "--no-lazy",
+  "--single-threaded",
 ];
