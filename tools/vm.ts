@@ -377,28 +377,48 @@ async function laneBundle(denoDir: string): Promise<string> {
   return bundle;
 }
 
+/** Earlier runs looked at for schedule estimates, newest first. */
+const HISTORY_RUNS = 20;
+
 /**
- * The JUnit file of the newest earlier run on the same kernel and vIOMMU
- * (`<stamp>-<label>` under the results cache), whose case times the lanes'
- * schedule uses as estimates (ktap --durations); undefined when none.
+ * Of earlier runs' JUnit files (newest first, each with its case count),
+ * the newest with the most cases: a filtered run's few times would leave
+ * every other case at the median.
+ */
+export function pickHistory(
+  runs: readonly { readonly path: string; readonly tests: number }[],
+): string | undefined {
+  const most = Math.max(0, ...runs.map((r) => r.tests));
+  return most > 0 ? runs.find((r) => r.tests === most)?.path : undefined;
+}
+
+/**
+ * The JUnit file of an earlier run on the same kernel and vIOMMU
+ * (`<stamp>-<label>` under the results cache; pickHistory of the newest
+ * HISTORY_RUNS), whose case times the lanes' schedule uses as estimates
+ * (ktap --durations); undefined when there is none.
  */
 async function lastJunit(label: string): Promise<string | undefined> {
   const dir = `${cacheRoot()}/results`;
-  const runs: string[] = [];
+  const names: string[] = [];
   try {
     for await (const e of Deno.readDir(dir)) {
-      if (e.isDirectory && e.name.endsWith(`-${label}`)) runs.push(e.name);
+      if (e.isDirectory && e.name.endsWith(`-${label}`)) names.push(e.name);
     }
   } catch {
     return undefined; // no results yet
   }
-  for (const name of runs.sort().reverse()) {
+  const runs: { path: string; tests: number }[] = [];
+  for (const name of names.sort().reverse()) {
+    if (runs.length >= HISTORY_RUNS) break;
     const path = `${dir}/${name}/junit.xml`;
     try {
-      if ((await Deno.stat(path)).size > 0) return path;
+      const head = (await Deno.readTextFile(path)).slice(0, 1000);
+      const tests = /<testsuites [^>]*tests="(\d+)"/.exec(head)?.[1];
+      if (tests !== undefined) runs.push({ path, tests: Number(tests) });
     } catch { /* this run wrote none */ }
   }
-  return undefined;
+  return pickHistory(runs);
 }
 
 async function prepareRuntime(
