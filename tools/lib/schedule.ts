@@ -22,6 +22,7 @@
  * @module
  */
 
+import { median } from "./bench.ts";
 import type { CaseId } from "./ktap.ts";
 
 /** What the scheduler needs to know of a case. */
@@ -56,13 +57,6 @@ export interface Unit<C extends Schedulable> {
 /** Case id -> seconds it took in an earlier run (ktap --durations). */
 export type Durations = ReadonlyMap<string, number>;
 
-function median(values: readonly number[]): number {
-  if (values.length === 0) return 0;
-  const v = [...values].sort((a, b) => a - b);
-  const mid = v.length >> 1;
-  return v.length % 2 ? v[mid]! : (v[mid - 1]! + v[mid]!) / 2;
-}
-
 /** How cases are grouped into units. */
 export type Grouping = "variant" | "fixture";
 
@@ -77,7 +71,9 @@ export function makeUnits<C extends Schedulable>(
   grouping: Grouping,
   durations?: Durations,
 ): Unit<C>[] {
-  const fallback = durations ? median([...durations.values()]) : 0;
+  const fallback = durations && durations.size > 0
+    ? median([...durations.values()])
+    : 0;
   const estimate = (c: C): number =>
     durations ? durations.get(c.id) ?? fallback : 0;
   const groups: C[][] = [];
