@@ -16,6 +16,7 @@ import { ioctl } from "../ffi/ioctl.ts";
 import { close, O_RDWR, open } from "../ffi/sys.ts";
 import { IOMMU_DESTROY, iommu_destroy } from "../ffi/uapi/iommufd.ts";
 import { quietSkipNotes } from "../tests/_harness/fixture.ts";
+import { KTAP_PERMISSIONS } from "./lib/ktap.ts";
 import { parseKtap } from "./lib/parity.ts";
 
 const ROUNDS = 5;
@@ -123,10 +124,7 @@ for (let round = 0; round < ROUNDS; round++) {
     } else {await output(Deno.execPath(), [
         "run",
         "--cached-only",
-        "--allow-ffi",
-        "--allow-run",
-        "--allow-read",
-        "--allow-env",
+        ...KTAP_PERMISSIONS,
         ktap,
         ...ktapOptions,
         ...filters,

@@ -12,6 +12,8 @@
  * @module
  */
 
+import { KTAP_PERMISSIONS } from "./lib/ktap.ts";
+
 const REPO = new URL("..", import.meta.url).pathname;
 const deno = Deno.execPath();
 let passed = 0, failed = 0, skipped = 0;
@@ -76,10 +78,7 @@ for (const m of cases) {
 
 const list = await step("list suite fixtures", [
   "run",
-  "--allow-ffi",
-  "--allow-run",
-  "--allow-read",
-  "--allow-env",
+  ...KTAP_PERMISSIONS,
   "tools/ktap.ts",
   "-l",
 ], true);

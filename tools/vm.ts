@@ -38,7 +38,7 @@ import {
   parseKtap,
 } from "./lib/parity.ts";
 import { CommandError, run, which } from "./lib/run.ts";
-import { LANE_V8_FLAGS } from "./lib/ktap.ts";
+import { KTAP_PERMISSIONS, LANE_V8_FLAGS } from "./lib/ktap.ts";
 
 export const EXIT = {
   usage: 2,
@@ -336,13 +336,13 @@ async function guestDenoDir(): Promise<string> {
   // (the guest mounts the repo at this same path, so the cache applies).
   await run(Deno.execPath(), [
     "run",
-    "--allow-ffi",
-    "--allow-run",
-    "--allow-read",
-    "--allow-env",
+    ...KTAP_PERMISSIONS,
     "tools/ktap.ts",
     "-l",
-  ], { cwd: REPO, env: { DENO_DIR: dir, NO_COLOR: "1" } });
+  ], {
+    cwd: REPO,
+    env: { DENO_DIR: dir, NO_COLOR: "1" },
+  });
   // The lanes run from the bundle, whose cache laneBundle fills.
   return dir;
 }

@@ -330,6 +330,18 @@ export function junit(
 }
 
 /**
+ * The permissions a `ktap` run needs without --junit (deno.json's ktap
+ * task adds --allow-write for it): FFI, spawning its lanes, reading the
+ * suite's files (a bundle's lanes, --durations) and KSFT_TAP_LEVEL.
+ */
+export const KTAP_PERMISSIONS: readonly string[] = [
+  "--allow-ffi",
+  "--allow-run",
+  "--allow-read",
+  "--allow-env",
+];
+
+/**
  * V8 flags of the front end's lanes. A unit asking for flags outside this
  * set gets a lane of its own, so every lane starts with basic_fail_nth's
  * (tests/fail_nth_test.ts: --expose-gc for the young-generation GC before
