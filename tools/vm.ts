@@ -413,8 +413,13 @@ async function lastJunit(label: string): Promise<string | undefined> {
     if (runs.length >= HISTORY_RUNS) break;
     const path = `${dir}/${name}/junit.xml`;
     try {
-      const head = (await Deno.readTextFile(path)).slice(0, 1000);
-      const tests = /<testsuites [^>]*tests="(\d+)"/.exec(head)?.[1];
+      // The count is in the first lines (junit() writes <testsuites> first).
+      using f = await Deno.open(path);
+      const head = new Uint8Array(1000);
+      const n = await f.read(head) ?? 0;
+      const tests = /<testsuites [^>]*tests="(\d+)"/.exec(
+        new TextDecoder().decode(head.subarray(0, n)),
+      )?.[1];
       if (tests !== undefined) runs.push({ path, tests: Number(tests) });
     } catch { /* this run wrote none */ }
   }
