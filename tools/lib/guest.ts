@@ -329,15 +329,13 @@ export async function boot(o: BootOptions): Promise<BootResult> {
  * the monitor does not answer.
  */
 async function vcpuRegisters(socket: string): Promise<string | undefined> {
-  let conn: Deno.UnixConn | undefined;
   try {
-    conn = await Deno.connect({ transport: "unix", path: socket });
-    const c = conn;
+    using c = await Deno.connect({ transport: "unix", path: socket });
     const dec = new TextDecoder();
     let text = "";
     // One reader for the whole session (a read abandoned on a timeout
-    // would swallow what comes next).
-    const reader = (async () => {
+    // would swallow what comes next); it ends when the connection closes.
+    (async () => {
       const buf = new Uint8Array(65536);
       for (;;) {
         const n = await c.read(buf);
@@ -366,16 +364,9 @@ async function vcpuRegisters(socket: string): Promise<string | undefined> {
           .replace(/^.*info registers -a\n/, "").replace(/\(qemu\) $/, ""),
       );
     }
-    c.close();
-    conn = undefined;
-    await reader;
     return samples.map((s, i) => `# sample ${i + 1}\n${s}`).join("\n");
   } catch {
     return undefined;
-  } finally {
-    try {
-      conn?.close();
-    } catch { /* closed */ }
   }
 }
 
