@@ -353,12 +353,20 @@ export const KTAP_PERMISSIONS: readonly string[] = [
  * 5 of 6). --single-threaded keeps V8's compilation and GC on the lane's
  * own thread: with two lanes on two vCPUs, background threads only contend
  * (5 paired rounds: 12.7 s against 13.1 s, faster in all 5; pinning each
- * lane to a CPU instead gained nothing). tools/vm.ts fills V8's code cache
- * with the same flags.
+ * lane to a CPU instead gained nothing). --no-sparkplug and --no-maglev
+ * leave V8 two tiers, the interpreter (the binary's own code, which TCG
+ * translates once per boot) and TurboFan for hot code: every baseline or
+ * mid-tier function is fresh machine code that TCG must translate in each
+ * lane (4 same-boot A/Bs of the bench's 197 ids, medians: 10.2 s against
+ * 10.8, 10.8 against 12.0, 11.2 against 12.6, 9.7 against 10.6; without
+ * any JIT, --jitless, 17.3 s, and without TurboFan, --max-opt=1, 15.0 s).
+ * tools/vm.ts fills V8's code cache with the same flags.
  */
 export const LANE_V8_FLAGS: readonly string[] = [
   "--expose-gc",
   "--min-semi-space-size=32",
   "--no-lazy",
   "--single-threaded",
+  "--no-sparkplug",
+  "--no-maglev",
 ];
