@@ -144,36 +144,54 @@ export function writeText(path: string, text: string): void {
   if (r.ret < 0) throw new ErrnoError(`write(${path})`, r.errno);
 }
 
-/** Entry names of a directory (without "." and ".."), via getdents64(2). */
-export function listDir(path: string): string[] {
+/** getdents64's record buffer, reused by every directory walk. */
+const direntBuf = new Uint8Array(32768);
+const direntView = new DataView(direntBuf.buffer);
+/** struct linux_dirent64 { u64 d_ino; s64 d_off; u16 d_reclen; u8 d_type; char d_name[]; } */
+const D_RECLEN = 16;
+const D_NAME = 19;
+
+/**
+ * Opens directory `path` and calls `entry(fd, name, end)` for each record,
+ * the name being `direntBuf[name, end)` (valid during the call only);
+ * `fd` is the directory's own fd.
+ */
+function walkDir(
+  path: string,
+  entry: (fd: number, name: number, end: number) => void,
+): void {
   const fd = open(path, O_RDONLY | O_DIRECTORY);
   try {
-    const names: string[] = [];
-    const buf = new Uint8Array(32768);
-    const view = new DataView(buf.buffer);
-    const dec = new TextDecoder();
     for (;;) {
       const n = resultBig(
-        libc.getdents64(fd, buf, BigInt(buf.byteLength)),
+        libc.getdents64(fd, direntBuf, BigInt(direntBuf.byteLength)),
         errnoCell[0]!,
       );
       if (n.ret < 0) throw new ErrnoError(`getdents64(${path})`, n.errno);
-      if (n.ret === 0) break;
-      // struct linux_dirent64 { u64 d_ino; s64 d_off; u16 d_reclen; u8 d_type; char d_name[]; }
+      if (n.ret === 0) return;
       for (let at = 0; at < n.ret;) {
-        const reclen = view.getUint16(at + 16, true);
-        const nameStart = at + 19;
-        let end = nameStart;
-        while (end < at + reclen && buf[end] !== 0) end++;
-        const name = dec.decode(buf.subarray(nameStart, end));
-        if (name !== "." && name !== "..") names.push(name);
+        const reclen = direntView.getUint16(at + D_RECLEN, true);
+        const name = at + D_NAME;
+        let end = name;
+        while (end < at + reclen && direntBuf[end] !== 0) end++;
+        entry(fd, name, end);
         at += reclen;
       }
     }
-    return names.sort();
   } finally {
     libc.close(fd);
   }
+}
+
+/** Entry names of a directory (without "." and ".."), via getdents64(2). */
+export function listDir(path: string): string[] {
+  const names: string[] = [];
+  const dec = new TextDecoder();
+  walkDir(path, (_fd, name, end) => {
+    const s = dec.decode(direntBuf.subarray(name, end));
+    if (s !== "." && s !== "..") names.push(s);
+  });
+  return names.sort();
 }
 
 /** readlink(2); null if the path is not a link or does not exist. */
@@ -209,13 +227,23 @@ export function fstat(fd: number): FdStat {
   return { mode, major, minor, isCharDevice: (mode & 0o170000) === 0o020000 };
 }
 
-/** The fds this process has open, from /proc/self/fd (less the listing fd). */
+/**
+ * The fds this process has open, from /proc/self/fd (less the listing's
+ * own fd), in directory order. The names are parsed as numbers in place:
+ * the harness lists the fds before and after every case, and decoding each
+ * name as a string cost ~0.8 ms a listing under TCG, ~0.1 ms this way.
+ */
 export function openFds(): number[] {
-  const fd = open("/proc/self/fd", O_RDONLY | O_DIRECTORY);
-  libc.close(fd);
-  // The listing opens its own directory fd; it is the one `open` just
-  // returned (lowest free), so leave it out of the result.
-  return listDir("/proc/self/fd").map(Number).filter((n) => n !== fd);
+  const fds: number[] = [];
+  walkDir("/proc/self/fd", (dirFd, name, end) => {
+    if (name === end || direntBuf[name]! < 0x30 || direntBuf[name]! > 0x39) {
+      return; // "." and ".."
+    }
+    let fd = 0;
+    for (let i = name; i < end; i++) fd = fd * 10 + direntBuf[i]! - 0x30;
+    if (fd !== dirFd) fds.push(fd);
+  });
+  return fds;
 }
 
 /** What an open fd refers to ("/dev/iommu", "anon_inode:[eventfd]", ...). */

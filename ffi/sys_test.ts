@@ -44,4 +44,8 @@ Deno.test("sys: fstat gives the char device numbers; openFds sees FFI fds", () =
     close(fd);
   }
   assert(!openFds().includes(fd));
+  // Numbers parsed from the names, the listing's own fd left out
+  const fds = openFds();
+  for (const std of [0, 1, 2]) assert(fds.includes(std));
+  for (const open of fds) assert(fdTarget(open) !== null, `fd ${open}`);
 });
