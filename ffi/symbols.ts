@@ -164,6 +164,15 @@ export const symbols = {
     ],
     result: "isize",
   },
+  /** int memcmp(const void *s1, const void *s2, size_t n); */
+  memcmp: {
+    parameters: [
+      "buffer", // const void *s1
+      "buffer", // const void *s2
+      "usize", // size_t n
+    ],
+    result: "i32",
+  },
   /** int access(const char *pathname, int mode); */
   access: {
     parameters: [
