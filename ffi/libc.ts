@@ -71,9 +71,12 @@ export const errnoCell: Int32Array = new Int32Array(
   Deno.UnsafePointerView.getArrayBuffer(errnoPointer, 4),
 );
 
+/** One encoder for every C string (making one per call cost ~10 us under TCG). */
+const utf8 = new TextEncoder();
+
 /** NUL-terminated UTF-8 encoding of a path for `const char *` parameters. */
 export function cString(s: string): Uint8Array<ArrayBuffer> {
-  const bytes = new TextEncoder().encode(s);
+  const bytes = utf8.encode(s);
   const out = new Uint8Array(bytes.length + 1);
   out.set(bytes);
   return out;

@@ -88,6 +88,17 @@ export class Struct<F extends FieldTable> {
   readonly #buffer: Uint8Array<ArrayBuffer>;
   readonly #view: DataView;
   readonly #entries: readonly (readonly [string, FieldDef])[];
+  /**
+   * The fields as parallel arrays, for encode and decode, which run for
+   * every ioctl: under TCG a lane runs most calls in V8's interpreter,
+   * where iterating [key, field] pairs (an iterator and a destructuring per
+   * field) cost ~0.1 ms a struct against ~15 us for an indexed loop.
+   */
+  readonly #keys: readonly string[];
+  readonly #offsets: readonly number[];
+  readonly #types: readonly Scalar[];
+  /** Index of the size field (`options.sizeField`), -1 if none. */
+  readonly #sizeAt: number;
 
   /**
    * @param name the C struct name without "struct", e.g. "iommu_ioas_map"
@@ -112,6 +123,12 @@ export class Struct<F extends FieldTable> {
         );
       }
     }
+    this.#keys = this.#entries.map((e) => e[0]);
+    this.#offsets = this.#entries.map((e) => e[1].offset);
+    this.#types = this.#entries.map((e) => e[1].type);
+    this.#sizeAt = options.sizeField === undefined
+      ? -1
+      : this.#keys.indexOf(options.sizeField);
     this.#buffer = new Uint8Array(size);
     this.#view = new DataView(this.#buffer.buffer);
   }
@@ -187,14 +204,15 @@ export class Struct<F extends FieldTable> {
       ? this.#view
       : new DataView(into.buffer, into.byteOffset, into.byteLength);
     into.fill(0, 0, this.size);
-    const sizeField = this.options.sizeField;
-    for (const [key, f] of this.#entries) {
-      let v = (values as Record<string, number | bigint | undefined>)[key];
+    const keys = this.#keys;
+    const given = values as Record<string, number | bigint | undefined>;
+    for (let i = 0; i < keys.length; i++) {
+      let v = given[keys[i]!];
       if (v === undefined) {
-        if (key !== sizeField) continue;
+        if (i !== this.#sizeAt) continue;
         v = this.size;
       }
-      write(view, f, v, this.name, key);
+      write(view, this.#types[i]!, this.#offsets[i]!, v, this.name, keys[i]!);
     }
     return into;
   }
@@ -205,7 +223,10 @@ export class Struct<F extends FieldTable> {
       ? this.#view
       : new DataView(from.buffer, from.byteOffset, from.byteLength);
     const out: Record<string, number | bigint> = {};
-    for (const [key, f] of this.#entries) out[key] = read(view, f);
+    const keys = this.#keys;
+    for (let i = 0; i < keys.length; i++) {
+      out[keys[i]!] = read(view, this.#types[i]!, this.#offsets[i]!);
+    }
     return out as Values<F>;
   }
 
@@ -217,7 +238,8 @@ export class Struct<F extends FieldTable> {
     const view = from === this.#buffer
       ? this.#view
       : new DataView(from.buffer, from.byteOffset, from.byteLength);
-    return read(view, this.#field(key)) as JsOf<F[K]["type"]>;
+    const f = this.#field(key);
+    return read(view, f.type, f.offset) as JsOf<F[K]["type"]>;
   }
 
   /** A fresh zeroed buffer of `size` bytes (or more, for trailing data). */
@@ -258,73 +280,77 @@ const NUMBER_LIMITS: Record<Scalar, readonly [number, number]> = {
   s64: [Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER],
 };
 
+/** Whether `v` fits the C type (a number must be a safe integer). */
+function inRange(type: Scalar, v: number | bigint): boolean {
+  // No BigInt and no destructuring per field: encode runs for every ioctl.
+  if (typeof v === "number") {
+    if (!Number.isSafeInteger(v)) return false;
+    const limits = NUMBER_LIMITS[type];
+    return v >= limits[0] && v <= limits[1];
+  }
+  const limits = LIMITS[type];
+  return v >= limits[0] && v <= limits[1];
+}
+
 /** Checks that `v` fits the C type; throws RangeError naming the field. */
 export function checkRange(
   type: Scalar,
   v: number | bigint,
   where: string,
 ): void {
-  const [lo, hi] = LIMITS[type];
-  if (typeof v === "number") {
-    // No BigInt per field: encode runs for every ioctl.
-    if (!Number.isSafeInteger(v)) {
-      throw new RangeError(`${where}: ${v} is not an integer`);
-    }
-    const [nlo, nhi] = NUMBER_LIMITS[type];
-    if (v >= nlo && v <= nhi) return;
-  } else if (v >= lo && v <= hi) {
-    return;
+  if (inRange(type, v)) return;
+  if (typeof v === "number" && !Number.isSafeInteger(v)) {
+    throw new RangeError(`${where}: ${v} is not an integer`);
   }
+  const [lo, hi] = LIMITS[type];
   throw new RangeError(`${where}: ${v} is outside ${type} [${lo}, ${hi}]`);
 }
 
 function write(
   view: DataView,
-  f: FieldDef,
+  type: Scalar,
+  offset: number,
   v: number | bigint,
   struct: string,
   key: string,
 ): void {
-  checkRange(f.type, v, `struct ${struct}.${key}`);
-  switch (f.type) {
+  // The field's name is spelled out only for the error.
+  if (!inRange(type, v)) checkRange(type, v, `struct ${struct}.${key}`);
+  switch (type) {
     case "u8":
-      return view.setUint8(f.offset, Number(v));
+      return view.setUint8(offset, Number(v));
     case "u16":
-      return view.setUint16(f.offset, Number(v), true);
+      return view.setUint16(offset, Number(v), true);
     case "u32":
-      return view.setUint32(f.offset, Number(v), true);
+      return view.setUint32(offset, Number(v), true);
     case "s32":
-      return view.setInt32(f.offset, Number(v), true);
+      return view.setInt32(offset, Number(v), true);
     case "u64":
       if (typeof v === "number") {
         // A safe integer >= 0 (checked): two halves, no BigInt.
-        view.setUint32(f.offset, v % 0x1_0000_0000, true);
-        return view.setUint32(
-          f.offset + 4,
-          Math.floor(v / 0x1_0000_0000),
-          true,
-        );
+        view.setUint32(offset, v % 0x1_0000_0000, true);
+        return view.setUint32(offset + 4, Math.floor(v / 0x1_0000_0000), true);
       }
-      return view.setBigUint64(f.offset, v, true);
+      return view.setBigUint64(offset, v, true);
     case "s64":
-      return view.setBigInt64(f.offset, BigInt(v), true);
+      return view.setBigInt64(offset, BigInt(v), true);
   }
 }
 
-function read(view: DataView, f: FieldDef): number | bigint {
-  switch (f.type) {
+function read(view: DataView, type: Scalar, offset: number): number | bigint {
+  switch (type) {
     case "u8":
-      return view.getUint8(f.offset);
+      return view.getUint8(offset);
     case "u16":
-      return view.getUint16(f.offset, true);
+      return view.getUint16(offset, true);
     case "u32":
-      return view.getUint32(f.offset, true);
+      return view.getUint32(offset, true);
     case "s32":
-      return view.getInt32(f.offset, true);
+      return view.getInt32(offset, true);
     case "u64":
-      return view.getBigUint64(f.offset, true);
+      return view.getBigUint64(offset, true);
     case "s64":
-      return view.getBigInt64(f.offset, true);
+      return view.getBigInt64(offset, true);
   }
 }
 

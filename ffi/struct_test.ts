@@ -40,6 +40,22 @@ Deno.test("struct: encode then decode gives the values back", () => {
   assertEquals(all.decode(all.encode(extremes)), extremes);
 });
 
+Deno.test("struct: numbers and bigints in any field; keys that are not identifiers", () => {
+  // u64 as a number goes in as two 32-bit halves; u32 takes a bigint
+  const given: Record<string, number | bigint> = {
+    a64: 2 ** 52 + 3,
+    a32: 7n,
+    s64: -5n,
+  };
+  const mixed = all.decode(all.encode(given));
+  assertEquals([mixed.a64, mixed.a32, mixed.s64], [2n ** 52n + 3n, 7, -5n]);
+  const arr = new Struct("with_array", 8, {
+    "x[0]": field(0, "u32"),
+    "x[1]": field(4, "u32"),
+  });
+  assertEquals(arr.decode(arr.encode({ "x[1]": 9 })), { "x[0]": 0, "x[1]": 9 });
+});
+
 Deno.test("struct: fields are little-endian at their offsets", () => {
   const bytes = iommu_destroy.encode({ id: 0x0102_0304 });
   assertEquals([...bytes], [8, 0, 0, 0, 4, 3, 2, 1]);

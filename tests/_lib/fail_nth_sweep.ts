@@ -194,13 +194,15 @@ class GcPacer {
   }
 }
 
+const utf8 = new TextEncoder();
+
 /** struct fail_nth_state: the fail-nth fd and the current iteration. */
 export class FailNthState {
   #fd = -1;
   #iteration = 0;
   /** pread buffer (char buf[300]) and the "0" that disarms. */
   readonly #buf = new Uint8Array(300);
-  readonly #disable = new TextEncoder().encode("0");
+  readonly #disable = utf8.encode("0");
   readonly #gc = new GcPacer();
 
   /** The iteration: 0 for the first (uninjected) run, then n for "fail the nth". */
@@ -262,7 +264,7 @@ export class FailNthState {
    */
   enable(ctx: CaseContext): void {
     if (this.#iteration === 0) return;
-    const text = new TextEncoder().encode(String(this.#iteration));
+    const text = utf8.encode(String(this.#iteration));
     // A young generation with room to spare (every KTAP lane runs with
     // --expose-gc and a 32 MiB semi-space) leaves no scavenge due, and so
     // no page to munmap, inside the window.
