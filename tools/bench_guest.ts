@@ -2,7 +2,8 @@
  * The guest half of `deno task bench` (run by tools/guest/init after the
  * suite, in the same boot): interleaved rounds of
  *  - the C selftests (iommufd and iommufd_fail_nth, one after the other)
- *    against the Deno suite (one `ktap` run, default lanes), restricted to
+ *    against the Deno suite (one `ktap` run, default lanes, started as the
+ *    suite run is: from the front end's bundle where the VM has one), restricted to
  *    the case ids both have (wall time of each whole run), and
  *  - the C ioctl loop (tools/bench/ioctl_loop.c) against the same loop
  *    through Deno FFI (IOMMU_DESTROY of id 0, ENOENT, errno checked).
@@ -104,7 +105,13 @@ const cFilters = cIds.map((ids) =>
 );
 const common = cIds.flatMap((ids) => [...ids].filter((id) => runnable.has(id)));
 const filters = common.flatMap((id) => ["-r", id]);
-const ktap = new URL("./ktap.ts", import.meta.url).pathname;
+/**
+ * The front end as the suite run starts it: the bundle (`--front`, run
+ * with `--root`) where the VM has one, else tools/ktap.ts.
+ */
+const ktap = Deno.args.includes("--front")
+  ? [arg("--front"), "--root", new URL("..", import.meta.url).href]
+  : [new URL("./ktap.ts", import.meta.url).pathname];
 
 const samples = {
   suiteC: [] as number[],
@@ -125,7 +132,7 @@ for (let round = 0; round < ROUNDS; round++) {
         "run",
         "--cached-only",
         ...KTAP_PERMISSIONS,
-        ktap,
+        ...ktap,
         ...ktapOptions,
         ...filters,
       ]);}

@@ -60,7 +60,7 @@ import {
 const EVENT = "\x1eKTAP-EVENT ";
 
 const USAGE =
-  "usage: ktap [-h] [-l] [-j N] [--isolate] [--lanes-from BUNDLE] [-r fixture:variant:test] [-f|-F fixture] [-v|-V variant] [-t|-T test] [--junit PATH] [--durations JUNIT]";
+  "usage: ktap [-h] [-l] [-j N] [--isolate] [--lanes-from BUNDLE] [--root URL] [-r fixture:variant:test] [-f|-F fixture] [-v|-V variant] [-t|-T test] [--junit PATH] [--durations JUNIT]";
 
 /** Lanes by default: the online CPUs, at most this many. */
 const MAX_DEFAULT_JOBS = 4;
@@ -85,7 +85,10 @@ interface Options {
    * tools/vm.ts makes one).
    */
   lanesFrom: string | undefined;
-  /** A lane's `--root URL`: the repository, for a lane run from a bundle. */
+  /**
+   * `--root URL`: the repository, for a process run from a bundle (a lane,
+   * or the parent, which passes it on to its lanes).
+   */
   root: string | undefined;
 }
 
@@ -129,8 +132,12 @@ function parseArgs(args: readonly string[]): Options {
       if (v === undefined) {
         throw new UsageError(`${a} needs a ${a === "--root" ? "URL" : "path"}`);
       }
-      if (a === "--root") o.root = v;
-      else o.lanesFrom = v;
+      if (a === "--root") {
+        if (!URL.canParse(v)) {
+          throw new UsageError(`--root needs a URL, got ${v}`);
+        }
+        o.root = v;
+      } else o.lanesFrom = v;
       continue;
     }
     if (a === "--isolate") {
@@ -338,14 +345,19 @@ function filterArgs(filters: readonly Filter[]): string[] {
   return filters.flatMap((f) => [`-${f.opt}`, f.value]);
 }
 
-/** The repository (this script's parent directory). */
-const ROOT = new URL("..", import.meta.url);
+/** The repository: `--root`, or this script's parent directory. */
+function repoRoot(o: Options): URL {
+  return o.root !== undefined
+    ? new URL(o.root)
+    : new URL("..", import.meta.url);
+}
 
 function spawnLane(
   flags: readonly string[],
   o: Options,
 ): Deno.ChildProcess {
   const suite = o.suite;
+  const root = repoRoot(o);
   return new Deno.Command(Deno.execPath(), {
     args: [
       "run",
@@ -353,13 +365,13 @@ function spawnLane(
       "--no-prompt",
       // A suite imported by path (and, from a bundle, what it imports)
       ...(suite === undefined ? [] : [
-        `--allow-read=${new URL(suite).pathname},${ROOT.pathname}`,
+        `--allow-read=${new URL(suite).pathname},${root.pathname}`,
       ]),
       ...(flags.length ? [`--v8-flags=${flags.join(",")}`] : []),
       o.lanesFrom ?? new URL(import.meta.url).pathname,
       "--lane",
       "--root",
-      ROOT.href,
+      root.href,
       ...(suite === undefined ? [] : ["--suite", suite]),
       ...filterArgs(o.filters),
     ],

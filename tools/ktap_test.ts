@@ -5,8 +5,16 @@ const SUITE = new URL("./testdata/ktap_selftest_suite.ts", import.meta.url)
   .pathname;
 
 async function ktap(...args: string[]): Promise<{ code: number; out: string }> {
+  return await ktapFrom(KTAP, ...args);
+}
+
+/** The front end run from `script` (tools/ktap.ts or a bundle of it). */
+async function ktapFrom(
+  script: string,
+  ...args: string[]
+): Promise<{ code: number; out: string }> {
   const r = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", KTAP, "--suite", SUITE, ...args],
+    args: ["run", "-A", script, "--suite", SUITE, ...args],
     stdout: "piped",
     stderr: "piped",
     env: { NO_COLOR: "1" },
@@ -52,6 +60,18 @@ Deno.test("ktap front end: the same KTAP serial, in parallel lanes and isolated"
     assertEquals(b.code, 0);
     const bundled = await ktap("-j", "2", "--lanes-from", bundle);
     assertEquals(bundled, serial);
+    // The front end itself from the bundle, told where the repository is
+    const root = new URL("..", import.meta.url).href;
+    const all = await ktapFrom(
+      bundle,
+      "-j",
+      "2",
+      "--lanes-from",
+      bundle,
+      "--root",
+      root,
+    );
+    assertEquals(all, serial);
   } finally {
     await new Deno.Command("rm", { args: ["-rf", dir] }).output();
   }
@@ -66,6 +86,8 @@ Deno.test("ktap front end: filters select before lanes run, bad -j is a usage er
   assertEquals(bad.code, 2);
   const noBundle = await ktap("--lanes-from", "/nonexistent/lane.js");
   assertEquals(noBundle.code, 2);
+  const badRoot = await ktap("--root", "not a url");
+  assertEquals(badRoot.code, 2);
 });
 
 const TESTS = new URL("../tests/", import.meta.url);

@@ -347,14 +347,26 @@ async function guestDenoDir(): Promise<string> {
   return dir;
 }
 
+/** The bundles of tools/ktap.ts the guest runs (see {@link bundles}). */
+interface Bundles {
+  /** For the lanes (`ktap --lanes-from`). */
+  readonly lanes: string;
+  /** For the front end itself (run with `--root`). */
+  readonly front: string;
+}
+
 /**
- * The lanes' bundle (`ktap --lanes-from`): tools/ktap.ts and everything it
- * imports in one file, which a lane loads ~0.6 s faster under TCG than ~90
- * modules. The guest copies it to this same path, so the V8 code cache
- * filled here (keyed by URL) applies there too.
+ * tools/ktap.ts and everything it imports in one file, which a lane loads
+ * ~0.6 s faster under TCG than ~90 modules; the front end runs from a copy
+ * of it too (the KTAP parent reached its own code ~0.2-0.4 s later from the
+ * modules, read over 9p). The guest copies both to these same paths, so the
+ * V8 code cache filled here (keyed by URL) applies there too. Two files,
+ * because V8 keys the cache by flags as well: lanes and front end run with
+ * different ones and would otherwise replace each other's cache.
  */
-async function laneBundle(denoDir: string): Promise<string> {
+async function bundles(denoDir: string): Promise<Bundles> {
   const bundle = `${cacheRoot()}/lanes/ktap.js`;
+  const front = `${cacheRoot()}/lanes/front.js`;
   await run(Deno.execPath(), [
     "bundle",
     "--quiet",
@@ -374,7 +386,13 @@ async function laneBundle(denoDir: string): Promise<string> {
     bundle,
     "--lane",
   ], { cwd: REPO, env: { DENO_DIR: denoDir, NO_COLOR: "1" }, input: "" });
-  return bundle;
+  // The front end's copy, compiled once with default flags (--help)
+  await Deno.copyFile(bundle, front);
+  await run(Deno.execPath(), ["run", front, "--help"], {
+    cwd: REPO,
+    env: { DENO_DIR: denoDir, NO_COLOR: "1" },
+  });
+  return { lanes: bundle, front };
 }
 
 /** Earlier runs looked at for schedule estimates, newest first. */
@@ -440,15 +458,17 @@ async function prepareRuntime(
     await Deno.copyFile(Deno.execPath(), `${rt}/deno`);
   }
   const denoDir = await guestDenoDir();
-  const bundle = await laneBundle(denoDir);
-  await Deno.copyFile(bundle, `${rt}/lane.js`);
+  const bundle = await bundles(denoDir);
+  await Deno.copyFile(bundle.lanes, `${rt}/lane.js`);
+  await Deno.copyFile(bundle.front, `${rt}/front.js`);
   await run("cp", ["-a", denoDir, `${rt}/deno-dir`]);
   if (selftestsDir) await run("cp", ["-a", selftestsDir, `${rt}/selftests`]);
   if (history) await Deno.copyFile(history, `${rt}/durations.xml`);
   const env = [
     `KTAP_ARGS='${a.ktap.join(" ")}'`,
     `SUITE_DIR='${REPO}'`,
-    `LANES_FROM='${bundle}'`,
+    `LANES_FROM='${bundle.lanes}'`,
+    `FRONT_END='${bundle.front}'`,
     `DURATIONS=${history ? "/rt/durations.xml" : ""}`,
     `REFERENCE=${a.reference || a.bench ? 1 : 0}`,
     `BENCH=${a.bench ? 1 : 0}`,
