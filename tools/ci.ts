@@ -2,7 +2,8 @@
  * `deno task ci`, the README's test command and what .ci/run calls:
  *  1. fmt --check, lint and check (one result each);
  *  2. every test that needs no kernel (`deno test --allow-ffi --allow-run`
- *     on ffi/, tools/ and tests/_contract/), counted from its JUnit report;
+ *     on ffi/, tools/, tests/_contract/ and tests/_lib/), counted from its
+ *     JUnit report;
  *  3. the suite in the VM on the default selftest kernel, judged against the
  *     kernel's C selftests in the same boot (`deno task vm --reference`),
  *     restricted to the fixtures this suite registers, counted from KTAP.
@@ -59,6 +60,7 @@ await step("unit tests", [
   "ffi/",
   "tools/",
   "tests/_contract/",
+  "tests/_lib/",
 ]);
 const xml = await Deno.readTextFile(junit).catch(() => "");
 await Deno.remove(junit).catch(() => {});
