@@ -17,7 +17,7 @@ import { ioctl } from "../ffi/ioctl.ts";
 import { close, O_RDWR, open } from "../ffi/sys.ts";
 import { IOMMU_DESTROY, iommu_destroy } from "../ffi/uapi/iommufd.ts";
 import { quietSkipNotes } from "../tests/_harness/fixture.ts";
-import { KTAP_PERMISSIONS } from "./lib/ktap.ts";
+import { FRONT_V8_FLAGS, KTAP_PERMISSIONS } from "./lib/ktap.ts";
 import { parseKtap } from "./lib/parity.ts";
 
 const ROUNDS = 5;
@@ -110,7 +110,12 @@ const filters = common.flatMap((id) => ["-r", id]);
  * with `--root`) where the VM has one, else tools/ktap.ts.
  */
 const ktap = Deno.args.includes("--front")
-  ? [arg("--front"), "--root", new URL("..", import.meta.url).href]
+  ? [
+    `--v8-flags=${FRONT_V8_FLAGS.join(",")}`,
+    arg("--front"),
+    "--root",
+    new URL("..", import.meta.url).href,
+  ]
   : [new URL("./ktap.ts", import.meta.url).pathname];
 
 const samples = {

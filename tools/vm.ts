@@ -38,7 +38,7 @@ import {
   parseKtap,
 } from "./lib/parity.ts";
 import { CommandError, run, which } from "./lib/run.ts";
-import { KTAP_PERMISSIONS, LANE_V8_FLAGS } from "./lib/ktap.ts";
+import { FRONT_V8_FLAGS, KTAP_PERMISSIONS, LANE_V8_FLAGS } from "./lib/ktap.ts";
 
 export const EXIT = {
   usage: 2,
@@ -386,9 +386,14 @@ async function bundles(denoDir: string): Promise<Bundles> {
     bundle,
     "--lane",
   ], { cwd: REPO, env: { DENO_DIR: denoDir, NO_COLOR: "1" }, input: "" });
-  // The front end's copy, compiled once with default flags (--help)
+  // The front end's copy, compiled once with its flags (--help)
   await Deno.copyFile(bundle, front);
-  await run(Deno.execPath(), ["run", front, "--help"], {
+  await run(Deno.execPath(), [
+    "run",
+    `--v8-flags=${FRONT_V8_FLAGS.join(",")}`,
+    front,
+    "--help",
+  ], {
     cwd: REPO,
     env: { DENO_DIR: denoDir, NO_COLOR: "1" },
   });
@@ -469,6 +474,7 @@ async function prepareRuntime(
     `SUITE_DIR='${REPO}'`,
     `LANES_FROM='${bundle.lanes}'`,
     `FRONT_END='${bundle.front}'`,
+    `FRONT_FLAGS='--v8-flags=${FRONT_V8_FLAGS.join(",")}'`,
     `DURATIONS=${history ? "/rt/durations.xml" : ""}`,
     `REFERENCE=${a.reference || a.bench ? 1 : 0}`,
     `BENCH=${a.bench ? 1 : 0}`,
