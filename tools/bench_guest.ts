@@ -106,10 +106,11 @@ const cFilters = cIds.map((ids) =>
 const common = cIds.flatMap((ids) => [...ids].filter((id) => runnable.has(id)));
 const filters = common.flatMap((id) => ["-r", id]);
 /**
- * The front end as the suite run starts it: the bundle (`--front`, run
- * with `--root`) where the VM has one, else tools/ktap.ts.
+ * `deno run` arguments that start the front end as the suite run does: the
+ * bundle (`--front`, with its V8 flags and `--root`) where the VM has one,
+ * else tools/ktap.ts.
  */
-const ktap = Deno.args.includes("--front")
+const frontEnd = Deno.args.includes("--front")
   ? [
     `--v8-flags=${FRONT_V8_FLAGS.join(",")}`,
     arg("--front"),
@@ -137,7 +138,7 @@ for (let round = 0; round < ROUNDS; round++) {
         "run",
         "--cached-only",
         ...KTAP_PERMISSIONS,
-        ...ktap,
+        ...frontEnd,
         ...ktapOptions,
         ...filters,
       ]);}
