@@ -33,6 +33,7 @@
  */
 
 import {
+  after,
   type CaseId,
   diagnostics,
   type Filter,
@@ -51,8 +52,10 @@ import {
 import {
   type Durations,
   flagsFit,
+  type LaneLoad,
   makeUnits,
   nextUnit,
+  queueAhead,
   type Schedulable,
   type Unit,
 } from "./lib/schedule.ts";
@@ -188,11 +191,21 @@ async function* stdinChunks(): AsyncGenerator<Uint8Array> {
   }
 }
 
-function print(line: string): void {
-  // One write per line keeps the stream line-buffered like the C harness
-  // (a pipe may take a long line in parts).
-  let bytes = new TextEncoder().encode(line + "\n");
+const encoder = new TextEncoder();
+
+/**
+ * Writes whole lines to stdout in one write where the pipe takes it, so
+ * the stream stays line-buffered like the C harness's: a line never
+ * arrives in parts from separate writes.
+ */
+function printLines(lines: readonly string[]): void {
+  if (lines.length === 0) return;
+  let bytes = encoder.encode(lines.join("\n") + "\n");
   while (bytes.length > 0) bytes = bytes.subarray(Deno.stdout.writeSync(bytes));
+}
+
+function print(line: string): void {
+  printLines([line]);
 }
 
 async function* lines(
@@ -332,10 +345,13 @@ interface Lane {
    * a round trip through the parent.
    */
   queued: UnitState | undefined;
+  /** When `unit` became the lane's current unit (performance.now()). */
+  since: number;
   current: { c: Listed; t0: number } | undefined;
   started: boolean;
   timedOut: Listed | undefined;
-  timer: ReturnType<typeof setTimeout> | undefined;
+  /** Cancels the running case's timeout. */
+  cancelTimer: (() => void) | undefined;
   /** Closed by the parent: exits after its unit. */
   retired: boolean;
 }
@@ -350,6 +366,13 @@ function repoRoot(o: Options): URL {
   return o.root !== undefined
     ? new URL(o.root)
     : new URL("..", import.meta.url);
+}
+
+/** LaneLoad.busyFor of `lane` at `now` (performance.now()). */
+function busyFor(lane: Lane, now: number): number {
+  if (!lane.ready || !lane.unit) return 0;
+  const left = lane.unit.unit.weight - (now - lane.since) / 1000;
+  return Math.max(0, left) + (lane.queued?.unit.weight ?? 0);
 }
 
 function spawnLane(
@@ -450,12 +473,12 @@ class Runner {
     }
     const fixtureVariants =
       new Set(selected.map((c) => `${c.fixture}.${c.variant}`)).size;
-    for (const l of header(selected.length, fixtureVariants, nested)) print(l);
+    printLines(header(selected.length, fixtureVariants, nested));
     const done = new Promise<void>((resolve) => this.#finished = resolve);
     this.#flush();
     this.#schedule();
     await done;
-    for (const l of footer(this.#totals)) print(l);
+    printLines(footer(this.#totals));
     await this.shutdown();
     if (this.#o.junit) {
       await Deno.writeTextFile(this.#o.junit, junit(this.#results));
@@ -493,10 +516,11 @@ class Runner {
       ready: false,
       unit: undefined,
       queued: undefined,
+      since: 0,
       current: undefined,
       started: false,
       timedOut: undefined,
-      timer: undefined,
+      cancelTimer: undefined,
       retired: false,
     };
     this.#lanes.add(lane);
@@ -538,7 +562,7 @@ class Runner {
     }
     await stderrPump;
     const status = await lane.proc.status;
-    clearTimeout(lane.timer);
+    lane.cancelTimer?.();
     this.#lanes.delete(lane);
     if (!lane.ready) {
       this.#deadBeforeHello++;
@@ -557,7 +581,7 @@ class Runner {
     if (lane.unit) lane.unit.entries.push({ k: "log", line });
     else if (this.#hello && this.#states.length > 0) {
       // Between units: not a case's output.
-      for (const l of diagnostics(line)) print(l);
+      printLines(diagnostics(line));
     }
     this.#flush();
   }
@@ -585,15 +609,16 @@ class Runner {
       s.entries.push({ k: "run", c });
       s.placed = s.unit.cases.indexOf(c) + 1;
       lane.current = { c, t0: performance.now() };
-      clearTimeout(lane.timer);
-      lane.timer = setTimeout(() => {
+      lane.cancelTimer?.();
+      lane.cancelTimer = after(c.timeout * 1000, () => {
         lane.timedOut = c;
         try {
           lane.proc.kill("SIGKILL");
         } catch { /* already gone */ }
-      }, c.timeout * 1000);
+      });
     } else if (ev.e === "end") {
-      clearTimeout(lane.timer);
+      lane.cancelTimer?.();
+      lane.cancelTimer = undefined;
       const c = s.todo.find((x) => x.id === ev.id);
       if (!c) return;
       // The lane's own clock: both events may arrive in one read.
@@ -609,6 +634,7 @@ class Runner {
       this.#unitDone(s);
       lane.unit = lane.queued;
       lane.queued = undefined;
+      lane.since = performance.now();
       lane.started = false;
       if (this.#o.isolate) this.#retire(lane);
       this.#schedule();
@@ -707,16 +733,22 @@ class Runner {
     s.todo = [];
   }
 
-  /** Prints the entries of the first unprinted units, in registry order. */
+  /**
+   * Prints the entries of the first unprinted units, in registry order,
+   * in one write.
+   */
   #flush(): void {
+    const out: string[] = [];
     while (this.#printed < this.#states.length) {
       const s = this.#states[this.#printed]!;
-      for (const e of s.entries.splice(0)) this.#render(e);
+      for (const e of s.entries.splice(0)) this.#render(e, out);
       const open = this.#pending.has(s.unit.index) ||
         this.#running.has(s.unit.index);
-      if (open) return;
+      if (open) break;
       this.#printed++;
     }
+    printLines(out);
+    if (this.#printed < this.#states.length) return;
     if (this.#finished) {
       const f = this.#finished;
       this.#finished = undefined;
@@ -724,21 +756,22 @@ class Runner {
     }
   }
 
-  #render(e: Entry): void {
+  /** Appends the KTAP lines of `e` to `out`. */
+  #render(e: Entry, out: string[]): void {
     if (e.k === "run") {
-      print(runLine(e.c.id));
+      out.push(runLine(e.c.id));
     } else if (e.k === "log") {
-      for (const l of diagnostics(e.line)) print(l);
+      out.push(...diagnostics(e.line));
     } else {
       this.#n++;
       this.#totals.add(e.o);
       this.#results.push({ c: e.c, o: e.o });
       if (e.o.status === "fail") {
-        for (const l of diagnostics(`${e.c.test}: Test failed`)) print(l);
+        out.push(...diagnostics(`${e.c.test}: Test failed`));
       }
-      for (const l of resultLines(this.#n, e.c.id, e.o)) print(l);
+      out.push(...resultLines(this.#n, e.c.id, e.o));
       if (e.o.status !== "pass" && e.o.status !== "skip") {
-        print(`# reproduce: deno task ktap -r ${e.c.id}`);
+        out.push(`# reproduce: deno task ktap -r ${e.c.id}`);
       }
     }
   }
@@ -755,19 +788,25 @@ class Runner {
       this.#assign(lane, this.#states[u.index]!);
     }
     // Busy lanes get their next unit ahead (one), while that leaves work
-    // for another lane: the parent's round trip between two units costs
-    // ~25 ms under TCG.
+    // for another lane and no other lane is estimated to be free sooner:
+    // the parent's round trip between two units costs ~25 ms under TCG.
     if (!this.#o.isolate) {
-      const others = [...this.#lanes].filter((l) => !l.retired).length - 1;
+      const now = performance.now();
       for (const lane of this.#lanes) {
         if (!lane.ready || !lane.unit || lane.queued || lane.retired) continue;
         const u = nextUnit(units, state, lane.flags);
         if (!u) continue;
-        if (others > 0) {
+        const others = [...this.#lanes].filter((l) => l !== lane && !l.retired);
+        if (others.length > 0) {
           const pending = new Set(this.#pending);
           pending.delete(u.index);
           const running = new Set(this.#running).add(u.index);
           if (!nextUnit(units, { pending, running }, LANE_V8_FLAGS)) continue;
+          const load = (l: Lane): LaneLoad => ({
+            flags: l.flags,
+            busyFor: busyFor(l, now),
+          });
+          if (!queueAhead(u, load(lane), others.map(load))) continue;
         }
         this.#assign(lane, this.#states[u.index]!);
       }
@@ -810,10 +849,11 @@ class Runner {
       lane.queued = s;
     } else {
       lane.unit = s;
+      lane.since = performance.now();
       lane.started = false;
     }
     lane.writer.write(
-      new TextEncoder().encode(
+      encoder.encode(
         JSON.stringify({ run: s.todo.map((c) => c.id) }) + "\n",
       ),
     ).catch(() => {/* the lane died: its exit reports it */});
@@ -866,7 +906,7 @@ async function parent(o: Options): Promise<number> {
   if (!hello) {
     await runner.shutdown();
     print("Bail out! ktap: no lane could load the suite");
-    for (const l of diagnostics(runner.lastStderr.join("\n"))) print(l);
+    printLines(diagnostics(runner.lastStderr.join("\n")));
     return 1;
   }
   const nested = Deno.env.get("KSFT_TAP_LEVEL") !== undefined;

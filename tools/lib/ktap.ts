@@ -372,10 +372,40 @@ export const LANE_V8_FLAGS: readonly string[] = [
 ];
 
 /**
- * V8 flags of the front end where it runs from its bundle (the VM):
- * --no-lazy, so its functions come from V8's code cache too rather than
- * being compiled on first call (same-boot A/B of an 11-case run, 12 pairs:
- * 1.84 s against 1.98 s median, faster in 9). tools/vm.ts fills the cache
- * with the same flags.
+ * V8 flags of the front end where it runs from its bundle (the VM). The
+ * front end only relays events, but it shares the two vCPUs with both
+ * lanes, so its CPU time is the lanes' loss:
+ * - --jitless: no baseline or optimised code, which TCG would have to
+ *   translate afresh in every run; its CPU time over the bench's 197 ids
+ *   fell from 2.6 s to 1.6 s (median of 6 same-boot rounds; wall 11.1 s
+ *   against 11.9 s median, C 12.8 s);
+ * - --single-threaded: no V8 worker threads beside the lanes;
+ * - --no-lazy: its functions come from V8's code cache rather than being
+ *   compiled on first call (same-boot A/B of an 11-case run, 12 pairs:
+ *   1.84 s against 1.98 s median, faster in 9).
+ * tools/vm.ts fills the cache with the same flags.
  */
-export const FRONT_V8_FLAGS: readonly string[] = ["--no-lazy"];
+export const FRONT_V8_FLAGS: readonly string[] = [
+  "--no-lazy",
+  "--single-threaded",
+  "--jitless",
+];
+
+/**
+ * Calls `fn` after `ms` milliseconds unless the returned function is
+ * called first. Built on AbortSignal.timeout, which runs on the runtime's
+ * own timers: Deno's global setTimeout is node:timers', whose first call
+ * loads that module stack (~5 ms natively, ~0.2 s of the front end's CPU
+ * under TCG, while the lanes need both vCPUs) and whose every call builds
+ * a Timeout with async-hooks bookkeeping. A cancelled timer still expires,
+ * inertly.
+ */
+export function after(ms: number, fn: () => void): () => void {
+  let live = true;
+  AbortSignal.timeout(ms).addEventListener("abort", () => {
+    if (live) fn();
+  }, { once: true });
+  return () => {
+    live = false;
+  };
+}

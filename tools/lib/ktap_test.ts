@@ -1,6 +1,7 @@
 import { assertEquals, assertThrows } from "@std/assert";
 import { readText } from "../../ffi/sys.ts";
 import {
+  after,
   type CaseId,
   enabled,
   type Filter,
@@ -220,4 +221,13 @@ Deno.test("parity: a C case missing from the Deno run is a mismatch", () => {
   );
   assertEquals(p.denoOnly, ["extra.case"]);
   assertEquals(formatParity(p).at(-1), "parity: 3 cases, 1 mismatches");
+});
+
+Deno.test("ktap timers: after() fires once unless cancelled first", async () => {
+  const fired: string[] = [];
+  after(20, () => fired.push("kept"));
+  const cancel = after(20, () => fired.push("cancelled"));
+  cancel();
+  await new Promise<void>((resolve) => after(60, resolve));
+  assertEquals(fired, ["kept"]);
 });

@@ -151,3 +151,31 @@ export function nextUnit<C extends Schedulable>(
   }
   return best;
 }
+
+/** What the scheduler knows of a live lane when it queues a unit ahead. */
+export interface LaneLoad {
+  readonly flags: readonly string[];
+  /**
+   * Estimated seconds until it can start another unit: the rest of its
+   * unit's weight (at least 0) plus its queued unit's; 0 for an idle lane
+   * or one still loading the suite.
+   */
+  readonly busyFor: number;
+}
+
+/**
+ * Whether a busy lane (`lane`) may have `unit` queued behind the one it
+ * runs: only if no other lane that can run the unit is estimated to be
+ * free sooner, so the heaviest unit left still goes to the lane free
+ * first (LPT) rather than to whichever lane asked first. Without
+ * durations every estimate is 0 and any busy lane may.
+ */
+export function queueAhead(
+  unit: Unit<Schedulable>,
+  lane: LaneLoad,
+  others: readonly LaneLoad[],
+): boolean {
+  return others.every((m) =>
+    !flagsFit(unit, m.flags) || lane.busyFor <= m.busyFor
+  );
+}

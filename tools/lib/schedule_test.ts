@@ -2,6 +2,7 @@ import { assertEquals } from "@std/assert";
 import {
   makeUnits,
   nextUnit,
+  queueAhead,
   type Schedulable,
   type Unit,
 } from "./schedule.ts";
@@ -166,4 +167,23 @@ Deno.test("schedule: without durations every weight is 0 and units go in registr
   assertEquals(units.every((u) => u.weight === 0), true);
   const pending = new Set([0, 2]);
   assertEquals(nextUnit(units, { pending, running: new Set() }, [])?.index, 0);
+});
+
+Deno.test("schedule: a unit is queued ahead only on the lane estimated free first", () => {
+  const durations = new Map([
+    ["basic_fail_nth.basic", 0.3],
+    ["basic_fail_nth.map_domain", 1.8],
+  ]);
+  const [basic] = makeUnits(cases, "variant", durations).slice(6);
+  const lanes = (flags: string[], busyFor: number) => ({ flags, busyFor });
+  const fit = ["--expose-gc"];
+  // Free in 0.5 s against 1.2 s: this lane takes it, the other waits.
+  assertEquals(queueAhead(basic!, lanes(fit, 0.5), [lanes(fit, 1.2)]), true);
+  assertEquals(queueAhead(basic!, lanes(fit, 1.2), [lanes(fit, 0.5)]), false);
+  // A lane still loading (or idle) counts as free now.
+  assertEquals(queueAhead(basic!, lanes(fit, 0.5), [lanes(fit, 0)]), false);
+  // A lane that cannot run the unit does not hold it back.
+  assertEquals(queueAhead(basic!, lanes(fit, 0.5), [lanes([], 0)]), true);
+  // Without durations every estimate is 0: any busy lane may.
+  assertEquals(queueAhead(basic!, lanes(fit, 0), [lanes(fit, 0)]), true);
 });
