@@ -208,12 +208,13 @@ function print(line: string): void {
   printLines([line]);
 }
 
+/** The lines of `chunks`, pulled one by one (a lane's units). */
 async function* lines(
-  stream: AsyncIterable<Uint8Array>,
+  chunks: AsyncIterable<Uint8Array>,
 ): AsyncGenerator<string> {
   const dec = new TextDecoder();
   let buf = "";
-  for await (const chunk of stream) {
+  for await (const chunk of chunks) {
     buf += dec.decode(chunk, { stream: true });
     let nl: number;
     while ((nl = buf.indexOf("\n")) >= 0) {
@@ -222,6 +223,35 @@ async function* lines(
     }
   }
   if (buf.length > 0) yield buf;
+}
+
+/**
+ * Calls `onLine` for every line of `stream`, all the lines of a read in
+ * one go: one await per read rather than per line, and no async iterator
+ * over the stream (the front end relays each lane's events through here,
+ * interpreted under TCG while the lanes need both vCPUs).
+ */
+async function eachLine(
+  stream: ReadableStream<Uint8Array>,
+  onLine: (line: string) => void,
+): Promise<void> {
+  const dec = new TextDecoder();
+  const reader = stream.getReader();
+  let buf = "";
+  for (;;) {
+    const r = await reader.read();
+    if (r.done) break;
+    buf += dec.decode(r.value, { stream: true });
+    let from = 0;
+    let nl: number;
+    while ((nl = buf.indexOf("\n", from)) >= 0) {
+      onLine(buf.slice(from, nl));
+      from = nl + 1;
+    }
+    buf = buf.slice(from);
+  }
+  buf += dec.decode();
+  if (buf.length > 0) onLine(buf);
 }
 
 /** A case as a lane lists it to the parent. */
@@ -275,8 +305,22 @@ async function lane(o: Options): Promise<void> {
   const { filters } = o;
   await importSuite(o);
   const { capabilities } = await import("../tests/_harness/probe.ts");
-  const emit = (e: Record<string, unknown>): void =>
-    print(EVENT + JSON.stringify(e));
+  // A case's "end" waits for the next event (the next case's "start", or
+  // "idle") and goes out in the same write: half the reads for the front
+  // end. Nothing runs in between but this loop.
+  let held: string | undefined;
+  const emit = (e: Record<string, unknown>, hold = false): void => {
+    const line = EVENT + JSON.stringify(e);
+    if (hold) {
+      if (held !== undefined) print(held);
+      held = line;
+    } else if (held !== undefined) {
+      printLines([held, line]);
+      held = undefined;
+    } else {
+      print(line);
+    }
+  };
   // Only the cases the parent's filters select: the listing of the whole
   // suite is a few hundred kB of JSON to write and parse.
   const cases = allCases().filter(matcher(filters));
@@ -296,19 +340,24 @@ async function lane(o: Options): Promise<void> {
     })),
   });
   const byId = new Map(cases.map((c) => [c.id, c]));
+  // A unit per line, read only between units: no read is pending while
+  // a case runs.
   for await (const line of lines(stdinChunks())) {
     const { run } = JSON.parse(line) as { run: string[] };
     for (const id of run) {
       const c = byId.get(id);
       if (!c) {
-        emit({ e: "end", id, status: "error", detail: `no case ${id}` });
+        emit({ e: "end", id, status: "error", detail: `no case ${id}` }, true);
         continue;
       }
       emit({ e: "start", id });
       const t0 = performance.now();
       const r = await c.run((l) => emit({ e: "log", line: l }));
       const seconds = (performance.now() - t0) / 1000;
-      emit({ e: "end", id, status: r.status, detail: r.detail, seconds });
+      emit(
+        { e: "end", id, status: r.status, detail: r.detail, seconds },
+        true,
+      );
     }
     emit({ e: "idle" });
   }
@@ -535,31 +584,29 @@ class Runner {
 
   async #pump(lane: Lane): Promise<void> {
     const stderr: string[] = [];
-    const stderrPump = (async () => {
-      for await (const line of lines(lane.proc.stderr)) {
-        stderr.push(line);
-        if (stderr.length > 20) stderr.shift();
-        this.#log(lane, line);
-      }
-    })();
-    for await (const line of lines(lane.proc.stdout)) {
+    const stderrPump = eachLine(lane.proc.stderr, (line) => {
+      stderr.push(line);
+      if (stderr.length > 20) stderr.shift();
+      this.#log(lane, line);
+    });
+    await eachLine(lane.proc.stdout, (line) => {
       if (!line.startsWith(EVENT)) {
         this.#log(lane, line);
-        continue;
+        return;
       }
       let ev: LaneEvent | Hello;
       try {
         ev = JSON.parse(line.slice(EVENT.length));
       } catch {
         this.#log(lane, `unreadable lane event: ${line.slice(0, 200)}`);
-        continue;
+        return;
       }
       if (ev.e === "hello") {
         this.#onHello(lane, ev);
       } else {
         this.#onEvent(lane, ev);
       }
-    }
+    });
     await stderrPump;
     const status = await lane.proc.status;
     lane.cancelTimer?.();
