@@ -152,8 +152,11 @@ export function teardownFailNthIommufd(
 }
 
 /** V8's gc(), present when the process runs with --expose-gc. */
-const collectGarbage: ((options: { type: "minor" }) => void) | undefined =
-  (globalThis as { gc?: (options: { type: "minor" }) => void }).gc;
+const collectGarbage:
+  | ((options?: { type: "minor" | "major" }) => void)
+  | undefined = (globalThis as {
+    gc?: (options?: { type: "minor" | "major" }) => void;
+  }).gc;
 
 /**
  * Young-generation bytes the runs between two collections may allocate: a
@@ -176,6 +179,23 @@ class GcPacer {
   #interval = 1;
   #countdown = 0;
   #afterLast: number | undefined;
+
+  /**
+   * Before a sweep: a full collection. It finishes any incremental
+   * marking a lane's earlier cases started and sets the old generation's
+   * limit afresh, with room for what the sweep's scavenges promote, so no
+   * mark-compact comes due inside a window: one would free heap pages
+   * there, and the munmap that fails under injection aborts V8 ("Check
+   * failed: 0 == munmap", seen in ~1 of 7 full-suite runs, whose lanes
+   * reach the sweeps with the heap of ~400 earlier cases).
+   */
+  beforeSweep(): void {
+    if (collectGarbage === undefined) return;
+    collectGarbage({ type: "major" });
+    this.#afterLast = undefined;
+    this.#interval = 1;
+    this.#countdown = 0;
+  }
 
   /** Before arming: collects when due. */
   beforeWindow(): void {
@@ -212,6 +232,7 @@ export class FailNthState {
 
   /** fail_nth_first: open /proc/self/task/<tid>/fail-nth read-write. */
   first(ctx: CaseContext): void {
+    this.#gc.beforeSweep();
     const path = `/proc/self/task/${gettid()}/fail-nth`;
     const r = tryOpen(path, O_RDWR);
     if (r.ret < 0) ctx.fail(`open(${path}): ${describeErrno(r.errno)}`);
