@@ -208,21 +208,40 @@ function print(line: string): void {
   printLines([line]);
 }
 
+/** UTF-8 chunks cut into lines; a partial line waits for the next chunk. */
+class LineSplitter {
+  readonly #dec = new TextDecoder();
+  #buf = "";
+
+  /** The lines `chunk` completes. */
+  take(chunk: Uint8Array): string[] {
+    const buf = this.#buf + this.#dec.decode(chunk, { stream: true });
+    const out: string[] = [];
+    let from = 0;
+    let nl: number;
+    while ((nl = buf.indexOf("\n", from)) >= 0) {
+      out.push(buf.slice(from, nl));
+      from = nl + 1;
+    }
+    this.#buf = buf.slice(from);
+    return out;
+  }
+
+  /** At the end of input: the last line if it had no newline. */
+  end(): string[] {
+    const rest = this.#buf + this.#dec.decode();
+    this.#buf = "";
+    return rest.length > 0 ? [rest] : [];
+  }
+}
+
 /** The lines of `chunks`, pulled one by one (a lane's units). */
 async function* lines(
   chunks: AsyncIterable<Uint8Array>,
 ): AsyncGenerator<string> {
-  const dec = new TextDecoder();
-  let buf = "";
-  for await (const chunk of chunks) {
-    buf += dec.decode(chunk, { stream: true });
-    let nl: number;
-    while ((nl = buf.indexOf("\n")) >= 0) {
-      yield buf.slice(0, nl);
-      buf = buf.slice(nl + 1);
-    }
-  }
-  if (buf.length > 0) yield buf;
+  const split = new LineSplitter();
+  for await (const chunk of chunks) yield* split.take(chunk);
+  yield* split.end();
 }
 
 /**
@@ -235,23 +254,14 @@ async function eachLine(
   stream: ReadableStream<Uint8Array>,
   onLine: (line: string) => void,
 ): Promise<void> {
-  const dec = new TextDecoder();
+  const split = new LineSplitter();
   const reader = stream.getReader();
-  let buf = "";
   for (;;) {
     const r = await reader.read();
     if (r.done) break;
-    buf += dec.decode(r.value, { stream: true });
-    let from = 0;
-    let nl: number;
-    while ((nl = buf.indexOf("\n", from)) >= 0) {
-      onLine(buf.slice(from, nl));
-      from = nl + 1;
-    }
-    buf = buf.slice(from);
+    for (const line of split.take(r.value)) onLine(line);
   }
-  buf += dec.decode();
-  if (buf.length > 0) onLine(buf);
+  for (const line of split.end()) onLine(line);
 }
 
 /** A case as a lane lists it to the parent. */

@@ -189,15 +189,16 @@ class GcPacer {
   #afterLast: number | undefined;
 
   /**
-   * Before a sweep: a full collection. It finishes any incremental
+   * Before a sweep: a full collection, unless this lane ran one before an
+   * earlier sweep and its heap has grown less than MAJOR_GC_GROWTH_BYTES
+   * since. A full collection finishes any incremental
    * marking a lane's earlier cases started and sets the old generation's
    * limit afresh, with room for what the sweep's scavenges promote, so no
    * mark-compact comes due inside a window: one would free heap pages
    * there, and the munmap that fails under injection aborts V8 ("Check
    * failed: 0 == munmap", seen in ~1 of 7 full-suite runs, whose lanes
-   * reach the sweeps with the heap of ~400 earlier cases). A full
-   * collection costs 0.1-0.3 s under TCG in such a heap, so a sweep that
-   * follows another in the same lane with little growth since skips it.
+   * reach the sweeps with the heap of ~400 earlier cases). It costs
+   * 0.1-0.3 s under TCG in such a heap, hence the growth test.
    */
   beforeSweep(): void {
     if (collectGarbage === undefined) return;
